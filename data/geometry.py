@@ -1,0 +1,126 @@
+"""Page geometry of the competition's canonical ECG page: the one home for every layout number.
+
+All coordinates are pixels of the canonical 0001 page (2200x1700, Letter landscape at 200 DPI) multiplied by a
+scale ``k`` (k=2 gives a 4400x3400 page).  x grows to the right, y downwards, pixel centres at integers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DPI = 200
+PX_PER_MM = DPI / 25.4                  # 7.874
+PAGE_W_MM, PAGE_H_MM = 279.4, 215.9     # Letter, landscape
+PAGE_W, PAGE_H = 2200, 1700
+MM_PER_S, MM_PER_MV = 25.0, 10.0
+PX_PER_S = MM_PER_S * PX_PER_MM         # 196.85
+PX_PER_MV = MM_PER_MV * PX_PER_MM       # 78.74
+MINOR_MM, MAJOR_MM = 1.0, 5.0
+MAJOR_PX = MAJOR_MM * PX_PER_MM         # 39.37
+
+X_T0 = 15.0 * PX_PER_MM                 # x of t = 0 s: 118.11
+CAL_X = (10.0 * PX_PER_MM, X_T0)        # the 1 mV calibration pulse spans x = 78.74 .. 118.11
+BASELINES = (703.5, 987.5, 1271.5, 1531.5)  # zero-mV y of the three 3x4 rows and the rhythm row
+# ECG-Image-Kit anchors its grid on the bottom page edge: major lines at y = PAGE_H - n*MAJOR_PX.
+GRID_ORIGIN = (0.0, PAGE_H - np.floor(PAGE_H / MAJOR_PX) * MAJOR_PX)
+
+LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+LAYOUT = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+RHYTHM_LEAD = "II"
+DURATION_S, SHORT_S = 10.0, 2.5
+N_ROWS = 4                               # 3 rows of short leads + the rhythm row
+FS_VALUES = (250, 256, 500, 512, 1000, 1025)
+
+
+@dataclass(frozen=True)
+class LeadSlot:
+    """Where one printed lead sits: page row, column, and the time window it shows (seconds)."""
+    lead: str
+    row: int
+    col: int
+    t0: float
+    t1: float
+
+    @property
+    def is_rhythm(self) -> bool:
+        return self.row == N_ROWS - 1
+
+
+def lead_slots() -> list[LeadSlot]:
+    """The 13 printed traces: 12 short leads in the 3x4 block, then the 10 s rhythm strip of lead II."""
+    slots = [LeadSlot(lead, r, c, SHORT_S * c, SHORT_S * (c + 1))
+             for r, row in enumerate(LAYOUT) for c, lead in enumerate(row)]
+    return slots + [LeadSlot(RHYTHM_LEAD, N_ROWS - 1, 0, 0.0, DURATION_S)]
+
+
+def short_slot(lead: str) -> LeadSlot:
+    return next(s for s in lead_slots() if s.lead == lead and not s.is_rhythm)
+
+
+def sig_len(fs: int) -> int:
+    return int(round(DURATION_S * fs))
+
+
+def lead_sample_window(lead: str, fs: int) -> tuple[int, int]:
+    """Sample range [start, stop) of ``lead`` in a 10 s record: the full record for II, else its quarter.
+
+    Quarters are split as ``j*n//4`` so that fs with fractional 2.5 s lengths (1025 Hz) still tile the record;
+    readers of real data take lengths from test.csv's number_of_rows instead of assuming this.
+    """
+    n = sig_len(fs)
+    if lead == RHYTHM_LEAD:
+        return 0, n
+    col = short_slot(lead).col
+    return col * n // 4, (col + 1) * n // 4
+
+
+def mm_to_px(mm, k: float = 1.0):
+    return np.asarray(mm) * PX_PER_MM * k
+
+
+def px_to_mm(px, k: float = 1.0):
+    return np.asarray(px) / (PX_PER_MM * k)
+
+
+def page_size(k: float = 1.0) -> tuple[int, int]:
+    """(width, height) in pixels of the canonical page at scale k."""
+    return int(round(PAGE_W * k)), int(round(PAGE_H * k))
+
+
+def time_to_x(t, k: float = 1.0):
+    return (X_T0 + PX_PER_S * np.asarray(t)) * k
+
+
+def x_to_time(x, k: float = 1.0):
+    return (np.asarray(x) / k - X_T0) / PX_PER_S
+
+
+def mv_to_y(mv, row: int, k: float = 1.0):
+    return (BASELINES[row] - PX_PER_MV * np.asarray(mv)) * k
+
+
+def y_to_mv(y, row: int, k: float = 1.0):
+    return (BASELINES[row] - np.asarray(y) / k) / PX_PER_MV
+
+
+LABEL_OFFSET = (20.0, 44.0)  # lead-name centre relative to (x of the slot start, row baseline), canonical px
+
+
+def lead_label_centre(slot: LeadSlot, k: float = 1.0) -> np.ndarray:
+    """Centre of the printed lead name, just below-right of the start of its trace."""
+    return np.array([time_to_x(slot.t0) + LABEL_OFFSET[0], BASELINES[slot.row] + LABEL_OFFSET[1]]) * k
+
+
+def page_corners(k: float = 1.0) -> np.ndarray:
+    w, h = PAGE_W * k, PAGE_H * k
+    return np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+
+
+def grid_lattice(k: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """5 mm grid intersections inside the page: (points (N,2) in px, lattice indices (N,2) as (i_col, j_row))."""
+    xs = np.arange(GRID_ORIGIN[0], PAGE_W + 1e-6, MAJOR_PX)
+    ys = np.arange(GRID_ORIGIN[1], PAGE_H + 1e-6, MAJOR_PX)
+    jj, ii = np.meshgrid(np.arange(len(ys)), np.arange(len(xs)), indexing="ij")
+    pts = np.stack([xs[ii], ys[jj]], -1).reshape(-1, 2) * k
+    return pts, np.stack([ii, jj], -1).reshape(-1, 2)
