@@ -1,0 +1,57 @@
+"""Deterministic record-level folds, balanced over fs: ``python -m data.folds DATA_DIR [n_folds]``.
+
+Each fs stratum is ordered by a hash of the record id (not by file order) and dealt round-robin, so the same
+train.csv always yields the same folds, every image of a record shares its fold, and each fold gets its share of
+every sampling rate.  The CLI writes ``folds.csv`` (id, fold) into the data directory; training reads that file when
+present, so a committed copy pins the split.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def _id_hash(record_id: str) -> str:
+    return hashlib.sha1(str(record_id).encode()).hexdigest()
+
+
+def assign_folds(meta: pd.DataFrame, n_folds: int = 5) -> pd.DataFrame:
+    """meta has columns id, fs -> DataFrame id, fs, fold."""
+    out = meta[["id", "fs"]].copy()
+    out["id"] = out["id"].astype(str)
+    out["_h"] = out["id"].map(_id_hash)
+    out = out.sort_values(["fs", "_h"]).reset_index(drop=True)
+    offset = 0
+    folds = []
+    for _, g in out.groupby("fs", sort=True):  # carry the offset so small strata don't all start at fold 0
+        folds.extend((offset + i) % n_folds for i in range(len(g)))
+        offset += len(g)
+    out["fold"] = folds
+    return out.drop(columns="_h").sort_values("id").reset_index(drop=True)
+
+
+def load_folds(data_dir: str | Path, n_folds: int = 5) -> pd.DataFrame:
+    path = Path(data_dir) / "folds.csv"
+    if path.is_file():
+        return pd.read_csv(path, dtype={"id": str})
+    from data.competition import Competition
+    return assign_folds(Competition(data_dir).train_meta, n_folds)
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        sys.exit("usage: python -m data.folds DATA_DIR [n_folds]")
+    from data.competition import Competition
+    root = Path(argv[0])
+    folds = assign_folds(Competition(root).train_meta, int(argv[1]) if len(argv) > 1 else 5)
+    folds[["id", "fold"]].to_csv(root / "folds.csv", index=False)
+    print(folds.groupby(["fold", "fs"]).size().unstack(fill_value=0))
+    print(f"wrote {root / 'folds.csv'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Build, validate and write ``submission.parquet`` from per-image 12-lead predictions.
+
+Predictions are ``{image_id: {lead: 1-D array}}``; the lead table (test.csv layout) fixes the rows.  Each lead's
+prediction must already have exactly ``number_of_rows`` values (extraction resamples to that length).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+
+class SubmissionError(ValueError):
+    """The submission would be rejected; the message names the image and lead."""
+
+
+def build_submission(preds: Mapping[str, Mapping[str, np.ndarray]], lead_table: pd.DataFrame) -> pd.DataFrame:
+    ids, values = [], []
+    for row in lead_table.itertuples(index=False):
+        image_id, lead, n = str(row.id), row.lead, int(row.number_of_rows)
+        if image_id not in preds:
+            raise SubmissionError(f"image {image_id}: no prediction")
+        if lead not in preds[image_id]:
+            raise SubmissionError(f"image {image_id}, lead {lead}: no prediction")
+        v = np.asarray(preds[image_id][lead], dtype=np.float64).ravel()
+        if v.size != n:
+            raise SubmissionError(f"image {image_id}, lead {lead}: {v.size} values, test.csv wants {n}")
+        bad = ~np.isfinite(v)
+        if bad.any():
+            raise SubmissionError(f"image {image_id}, lead {lead}: {int(bad.sum())} NaN/inf values "
+                                  f"(first at row {int(np.flatnonzero(bad)[0])})")
+        ids.extend(f"{image_id}_{i}_{lead}" for i in range(n))
+        values.append(v)
+    sub = pd.DataFrame({"id": ids, "value": np.concatenate(values) if values else np.zeros(0)})
+    validate_submission(sub, lead_table)
+    return sub
+
+
+def expected_ids(lead_table: pd.DataFrame) -> pd.Index:
+    return pd.Index([f"{r.id}_{i}_{r.lead}" for r in lead_table.itertuples(index=False)
+                     for i in range(int(r.number_of_rows))])
+
+
+def validate_submission(sub: pd.DataFrame, lead_table: pd.DataFrame) -> None:
+    """Every id present once, nothing extra, all values finite; raises SubmissionError naming image and lead."""
+    if list(sub.columns[:2]) != ["id", "value"]:
+        raise SubmissionError(f"columns must be ['id', 'value'], got {list(sub.columns)}")
+    dup = sub["id"][sub["id"].duplicated()]
+    if len(dup):
+        raise SubmissionError(f"duplicate id {dup.iloc[0]} ({_where(dup.iloc[0])}); {len(dup)} duplicates")
+    values = pd.to_numeric(sub["value"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = sub["id"].iloc[int(np.flatnonzero(bad)[0])]
+        raise SubmissionError(f"{int(bad.sum())} NaN/inf values, first {first} ({_where(first)})")
+    want = expected_ids(lead_table)
+    have = pd.Index(sub["id"])
+    missing = want.difference(have)
+    if len(missing):
+        raise SubmissionError(f"{len(missing)} ids missing, e.g. {missing[0]} ({_where(missing[0])})")
+    extra = have.difference(want)
+    if len(extra):
+        raise SubmissionError(f"{len(extra)} ids not in test.csv, e.g. {extra[0]} ({_where(extra[0])})")
+
+
+def _where(row_id: str) -> str:
+    image, row, lead = (str(row_id).split("_") + ["?", "?"])[:3]
+    return f"image {image}, lead {lead}, row {row}"
+
+
+def write_submission(path: str | Path, preds: Mapping[str, Mapping[str, np.ndarray]],
+                     lead_table: pd.DataFrame) -> pd.DataFrame:
+    """Validate, then write parquet (or csv when the path ends in .csv)."""
+    sub = build_submission(preds, lead_table)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        sub.to_csv(path, index=False)
+    else:
+        sub.to_parquet(path, index=False)
+    return sub
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a submission or solution from parquet or csv, ids as strings."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    df = pd.read_csv(path, dtype={"id": str}) if path.suffix == ".csv" else pd.read_parquet(path)
+    df["id"] = df["id"].astype(str)
+    return df

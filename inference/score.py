@@ -1,0 +1,48 @@
+"""Score a submission: ``python -m inference.score SUBMISSION SOLUTION`` (parquet or csv).
+
+Prints one line per image (SNR in dB, image type where the solution has a ``type`` column), a per-type summary,
+and, as the last line, ``score_db <value>``.
+"""
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from data.submission import read_table
+from inference.metric import per_image_ratios, to_db
+
+
+def score_table(submission: pd.DataFrame, solution: pd.DataFrame) -> pd.DataFrame:
+    """Per-image table: image_id, fs, ratio, snr_db (+ type if known)."""
+    table = per_image_ratios(solution, submission)
+    if "type" in solution:
+        types = solution.assign(image_id=solution["id"].str.split("_").str[0]).groupby("image_id")["type"].first()
+        table["type"] = table["image_id"].map(types)
+    return table
+
+
+def per_type(table: pd.DataFrame) -> pd.DataFrame:
+    """Score (dB of the mean ratio, as the competition averages) for each image type."""
+    g = table.groupby("type")["ratio"]
+    return pd.DataFrame({"n": g.size(), "score_db": g.mean().map(to_db)})
+
+
+def main(argv=None) -> float:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("submission")
+    ap.add_argument("solution")
+    args = ap.parse_args(argv)
+    table = score_table(read_table(args.submission), read_table(args.solution))
+    with pd.option_context("display.max_rows", None, "display.width", 120):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if "type" in table:
+            print("\nper type:")
+            print(per_type(table).to_string(float_format=lambda v: f"{v:.3f}"))
+    total = float(to_db(table["ratio"].mean()))
+    print(f"score_db {total:.4f}")
+    return total
+
+
+if __name__ == "__main__":
+    main()
