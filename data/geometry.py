@@ -68,11 +68,17 @@ def lead_sample_window(lead: str, fs: int) -> tuple[int, int]:
     Quarters are split as ``j*n//4`` so that fs with fractional 2.5 s lengths (1025 Hz) still tile the record;
     readers of real data take lengths from test.csv's number_of_rows instead of assuming this.
     """
-    n = sig_len(fs)
     if lead == RHYTHM_LEAD:
+        return 0, sig_len(fs)
+    return slot_sample_window(short_slot(lead), fs)
+
+
+def slot_sample_window(slot: LeadSlot, fs: int) -> tuple[int, int]:
+    """Sample range [start, stop) a printed slot shows (the rhythm strip shows the whole record)."""
+    n = sig_len(fs)
+    if slot.is_rhythm:
         return 0, n
-    col = short_slot(lead).col
-    return col * n // 4, (col + 1) * n // 4
+    return slot.col * n // 4, (slot.col + 1) * n // 4
 
 
 def mm_to_px(mm, k: float = 1.0):

@@ -1,0 +1,3 @@
+from data.synth.generate import main
+
+main()

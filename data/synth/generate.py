@@ -1,0 +1,164 @@
+"""Write a synthetic competition: the competition's layout plus a label file beside every image.
+
+    python -m data.synth out=DIR n_records=N seed=S [types=0001,0003,...] [n_test=K] [source=simulate]
+                         [workers=2]
+
+source: ``simulate`` (default), ``csv:DIR`` (re-render the signals of a competition-layout DIR, e.g. the real train
+set), or ``wfdb:DIR`` (every record under DIR with the 12 standard leads, e.g. PTB-XL).
+Output: train.csv, train/{id}/{id}.csv, train/{id}/{id}-{type}.png (+ .label.json, .map.npz), test.csv,
+test/{id}.png, test_labels/{id}.label.json, solution.parquet (id, fs, value, type) for ``inference.score``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from data.competition import lead_window, solution_frame
+from data.geometry import LEADS
+from data.labels import PageLabel, canonical_points
+from data.synth import distort, recipes, signals
+from data.synth.render import PageStyle, random_header, render_page
+
+PNG_FLAGS = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast; the images are large and written once
+
+
+@dataclass
+class Job:
+    index: int
+    record_id: str
+    seed: int
+    types: tuple[str, ...]
+    out: Path
+    split: str          # "train" | "test"
+    source: str
+
+
+def render_image(frame: pd.DataFrame, fs: int, image_type: str, rng: np.random.Generator, record_id: str):
+    """One image of one type: (BGR image, PageLabel)."""
+    header = random_header(rng, record_id, fs) if rng.random() < 0.4 else []
+    page = render_page(frame, fs, PageStyle.random(rng, header))
+    steps = recipes.recipe(image_type, rng)
+    img, tracked = distort.run(page, steps, canonical_points(), seed=int(rng.integers(2**31)))
+    label = PageLabel.from_tracked(tracked, (img.shape[1], img.shape[0]), image_type,
+                                   recipes.orientation(steps), distort.describe(steps))
+    if image_type in ("0004", "0012"):
+        img = img[..., 0]  # B/W scans are single-channel files
+    return img, label
+
+
+def _signal_frame(job: Job, rng: np.random.Generator) -> tuple[pd.DataFrame, int]:
+    kind, _, arg = job.source.partition(":")
+    if kind == "simulate":
+        fs = signals.draw_fs(rng)
+        return signals.to_competition_frame(signals.simulate(fs, rng), fs), fs
+    if kind == "csv":
+        from data.competition import Competition
+        comp = Competition(arg)
+        recs = comp.records()
+        rec = recs[job.index % len(recs)]
+        return signals.from_csv(rec.csv), rec.fs
+    if kind == "wfdb":
+        heads = sorted(Path(arg).rglob("*.hea"))
+        if not heads:
+            raise FileNotFoundError(f"no WFDB header (*.hea) under {arg}")
+        fs = signals.draw_fs(rng)
+        full = signals.from_wfdb(heads[job.index % len(heads)].with_suffix(""), fs, rng)
+        return signals.to_competition_frame(full, fs), fs
+    raise ValueError(f"source must be simulate, csv:DIR or wfdb:DIR, got {job.source!r}")
+
+
+def make_record(job: Job) -> dict:
+    rng = np.random.default_rng(job.seed)
+    frame, fs = _signal_frame(job, rng)
+    rid = job.record_id
+    out = {"id": rid, "fs": fs, "sig_len": len(frame), "images": []}
+    if job.split == "train":
+        d = job.out / "train" / rid
+        d.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(d / f"{rid}.csv", index=False, float_format="%.3f")
+        for t in job.types:
+            img, label = render_image(frame, fs, t, rng, rid)
+            cv2.imwrite(str(d / f"{rid}-{t}.png"), img, PNG_FLAGS)
+            label.save(d / f"{rid}-{t}.label.json")
+            out["images"].append(t)
+    else:
+        t = job.types[int(rng.integers(len(job.types)))]
+        img, label = render_image(frame, fs, t, rng, rid)
+        cv2.imwrite(str(job.out / "test" / f"{rid}.png"), img, PNG_FLAGS)
+        label.save(job.out / "test_labels" / f"{rid}.label.json")
+        leads = {lead: lead_window(frame[lead])[1] for lead in LEADS}
+        out["images"].append(t)
+        out["solution"] = solution_frame(rid, fs, leads, t)
+        out["lead_table"] = pd.DataFrame({"id": rid, "lead": list(LEADS), "fs": fs,
+                                          "number_of_rows": [leads[lead].size for lead in LEADS]})
+    return out
+
+
+def generate(out: str | Path, n_records: int = 8, seed: int = 0, types=recipes.TYPES, n_test: int | None = None,
+             source: str = "simulate", workers: int | None = None, progress: bool = True) -> Path:
+    out = Path(out)
+    for sub in ("train", "test", "test_labels"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    types = tuple(types)
+    unknown = set(types) - set(recipes.TYPES)
+    if unknown:
+        raise ValueError(f"unknown image types {sorted(unknown)}; known: {list(recipes.TYPES)}")
+    n_test = max(1, n_records // 4) if n_test is None else n_test
+    ss = np.random.SeedSequence(seed)
+    children = ss.spawn(n_records + n_test)
+    ids = np.random.default_rng(ss.generate_state(1)).choice(10**9, n_records + n_test, replace=False) + 10**8
+    jobs = [Job(i, str(int(ids[i])), int(children[i].generate_state(1)[0]), types, out,
+                "train" if i < n_records else "test", source) for i in range(n_records + n_test)]
+    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    if workers > 1:
+        with get_context("spawn").Pool(workers) as pool:
+            results = list(tqdm(pool.imap(make_record, jobs), total=len(jobs), desc="synth", disable=not progress))
+    else:
+        results = [make_record(j) for j in tqdm(jobs, desc="synth", disable=not progress)]
+    train = [r for r in results if "solution" not in r]
+    test = [r for r in results if "solution" in r]
+    pd.DataFrame([{k: r[k] for k in ("id", "fs", "sig_len")} for r in train]).to_csv(out / "train.csv", index=False)
+    cols = ["id", "lead", "fs", "number_of_rows"]
+    lead_table = pd.concat([r["lead_table"] for r in test], ignore_index=True) if test else pd.DataFrame(columns=cols)
+    lead_table.to_csv(out / "test.csv", index=False)
+    if test:
+        pd.concat([r["solution"] for r in test], ignore_index=True).to_parquet(out / "solution.parquet", index=False)
+    return out
+
+
+def parse_overrides(argv: list[str]) -> dict:
+    """key=value arguments, the same spelling as the Hydra entry points."""
+    opts = {}
+    for a in argv:
+        k, eq, v = a.partition("=")
+        if not eq:
+            raise SystemExit(f"arguments are key=value, got {a!r}\n{__doc__}")
+        opts[k.strip()] = v.strip()
+    return opts
+
+
+def main(argv=None) -> None:
+    opts = parse_overrides(sys.argv[1:] if argv is None else argv)
+    if "out" not in opts:
+        raise SystemExit(__doc__)
+    kw = {"n_records": int(opts.pop("n_records", 8)), "seed": int(opts.pop("seed", 0)),
+          "source": opts.pop("source", "simulate")}
+    if "types" in opts:
+        kw["types"] = [t.strip().zfill(4) for t in opts.pop("types").strip("[]").split(",") if t.strip()]
+    if "n_test" in opts:
+        kw["n_test"] = int(opts.pop("n_test"))
+    if "workers" in opts:
+        kw["workers"] = int(opts.pop("workers"))
+    out = opts.pop("out")
+    if opts:
+        raise SystemExit(f"unknown arguments {sorted(opts)}\n{__doc__}")
+    path = generate(out, **kw)
+    print(f"wrote {path}: {kw['n_records']} train records, test split, solution.parquet")

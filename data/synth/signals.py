@@ -1,0 +1,141 @@
+"""12-lead signal sources for the generator, all returning the competition CSV layout.
+
+A source yields a DataFrame with columns I..V6 and 10*fs rows in mV: lead II complete, every other lead NaN outside
+its 2.5 s window (``geometry.lead_sample_window``).  Three sources:
+- ``simulate``: a rotating cardiac dipole (sum of Gaussian P/Q/R/S/T waves per beat) projected onto electrode
+  positions; leads are electrode differences, so Einthoven (I+III=II) and Goldberger hold exactly.
+- ``csv``: the competition's (or eik_dev's) own train CSVs, to re-render real signals with new distortions.
+- ``wfdb``: any WFDB directory (e.g. PTB-XL), a random 10 s window resampled to the drawn fs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.signal
+
+from data.geometry import DURATION_S, FS_VALUES, LEADS, lead_sample_window, sig_len
+
+
+def to_competition_frame(full: dict[str, np.ndarray], fs: int) -> pd.DataFrame:
+    """Full-length leads -> the CSV layout (NaN outside each short lead's window), rounded to 1 uV."""
+    n = sig_len(fs)
+    out = {}
+    for lead in LEADS:
+        col = np.full(n, np.nan)
+        a, b = lead_sample_window(lead, fs)
+        col[a:b] = np.round(np.asarray(full[lead][:n], dtype=np.float64)[a:b], 3)
+        out[lead] = col
+    return pd.DataFrame(out)
+
+
+# ---- simulated ECG ---------------------------------------------------------------------------------------------
+# Electrode directions in a body frame (x: patient's left, y: feet, z: anterior).  Limb electrodes sit so that
+# lead I points at 0 deg, II at 60 deg, III at 120 deg in the frontal plane; chest electrodes sweep from V1
+# (right-anterior) to V6 (left-lateral) and sit closer to the heart, hence the larger gain.
+_LIMB = {"RA": (-np.cos(np.pi / 6), -0.5, 0.0), "LA": (np.cos(np.pi / 6), -0.5, 0.0), "LL": (0.0, 1.0, 0.0)}
+_CHEST_DEG = (115, 95, 75, 55, 30, 5)
+
+
+def _unit(v):
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.linalg.norm(v)
+
+
+def _wave_dirs(rng: np.random.Generator, axis_deg: float) -> dict[str, np.ndarray]:
+    a = np.deg2rad(axis_deg)
+    jitter = lambda v, s=0.15: _unit(np.asarray(v) + rng.normal(0, s, 3))  # noqa: E731
+    return {
+        "P": jitter((np.cos(np.deg2rad(50)), np.sin(np.deg2rad(50)), 0.1)),
+        "Q": jitter((-0.5, 0.1, 0.8)),
+        "R": jitter((np.cos(a), np.sin(a), -0.45)),
+        "S": jitter((-0.4, -0.6, -0.6)),
+        "ST": jitter((np.cos(a), np.sin(a), rng.uniform(-0.8, 0.8)), 0.3),
+        "T": jitter((np.cos(a + 0.3), np.sin(a + 0.3), 0.2), 0.25),
+    }
+
+
+def simulate(fs: int, rng: np.random.Generator, duration: float = DURATION_S) -> dict[str, np.ndarray]:
+    """A plausible, varied 12-lead ECG (mV), full length for every lead."""
+    t = np.arange(int(round(duration * fs))) / fs
+    hr = rng.uniform(45, 150)
+    rr_mean = 60.0 / hr
+    af = rng.random() < 0.12                                   # atrial fibrillation: irregular RR, no P wave
+    jitter = rng.uniform(0.1, 0.25) if af else rng.uniform(0.0, 0.05)
+    beats, tb = [], rng.uniform(-rr_mean, 0)
+    while tb < duration + rr_mean:
+        beats.append(tb)
+        tb += rr_mean * (1 + rng.normal(0, jitter))
+        tb = max(tb, beats[-1] + 0.3)
+    dirs = _wave_dirs(rng, rng.uniform(-30, 100))
+    r_amp = rng.uniform(0.8, 2.2)
+    qrs_w = rng.uniform(0.8, 1.5)                              # >1 widens QRS (bundle-branch-like)
+    amp = {"P": 0 if af else rng.uniform(0.08, 0.25), "Q": rng.uniform(0.05, 0.25), "R": r_amp,
+           "S": rng.uniform(0.1, 0.6), "ST": rng.choice([0.0, rng.uniform(-0.25, 0.3)], p=[0.6, 0.4]),
+           "T": rng.uniform(0.15, 0.6) * rng.choice([1, -1], p=[0.85, 0.15])}
+    heart = np.zeros((t.size, 3))
+    for b in beats:
+        rr = rr_mean
+        qt = 0.4 * np.sqrt(rr)
+        waves = {"P": (-0.18, 0.025), "Q": (-0.03 * qrs_w, 0.01 * qrs_w), "R": (0.0, 0.012 * qrs_w),
+                 "S": (0.03 * qrs_w, 0.013 * qrs_w), "ST": (0.5 * qt, 0.07), "T": (0.75 * qt, 0.055 * np.sqrt(rr))}
+        for name, (mu, sigma) in waves.items():
+            if amp[name] == 0:
+                continue
+            g = np.exp(-0.5 * ((t - b - mu) / sigma) ** 2)
+            heart += amp[name] * g[:, None] * dirs[name]
+    if af:  # fibrillatory baseline
+        f = rng.uniform(4, 8)
+        heart += 0.04 * np.sin(2 * np.pi * f * t + rng.uniform(0, 6))[:, None] * _unit(rng.normal(size=3))
+
+    chest_gain = rng.uniform(1.1, 1.6)
+    electrodes = {k: heart @ _unit(v) for k, v in _LIMB.items()}
+    for i, deg in enumerate(_CHEST_DEG):
+        d = np.deg2rad(deg)
+        electrodes[f"V{i + 1}"] = chest_gain * heart @ _unit((np.cos(d), 0.15, np.sin(d)))
+    # Electrode-level noise and baseline wander keep the lead relations exact.
+    for k in electrodes:
+        wander = sum(rng.uniform(0, 0.08) * np.sin(2 * np.pi * rng.uniform(0.05, 0.5) * t + rng.uniform(0, 6))
+                     for _ in range(2))
+        electrodes[k] = electrodes[k] + wander + rng.normal(0, rng.uniform(0.002, 0.015), t.size)
+    ra, la, ll = electrodes["RA"], electrodes["LA"], electrodes["LL"]
+    wct = (ra + la + ll) / 3
+    leads = {"I": la - ra, "II": ll - ra, "III": ll - la,
+             "aVR": ra - (la + ll) / 2, "aVL": la - (ra + ll) / 2, "aVF": ll - (ra + la) / 2}
+    leads.update({f"V{i}": electrodes[f"V{i}"] - wct for i in range(1, 7)})
+    return leads
+
+
+# ---- real signals ----------------------------------------------------------------------------------------------
+def from_csv(path: str | Path) -> pd.DataFrame:
+    """A competition train CSV, as is (its fs is the record's)."""
+    df = pd.read_csv(path)
+    return df[list(LEADS)].astype(np.float64)
+
+
+_WFDB_NAMES = {name.upper(): name for name in LEADS}
+
+
+def from_wfdb(record_path: str | Path, fs: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A random 10 s window of a WFDB record, resampled to fs, in mV."""
+    import wfdb
+
+    rec = wfdb.rdrecord(str(record_path))
+    names = [_WFDB_NAMES.get(n.strip().upper()) for n in rec.sig_name]
+    if not set(LEADS) <= set(names):
+        raise ValueError(f"{record_path}: needs all 12 standard leads, has {rec.sig_name}")
+    sig = rec.p_signal.astype(np.float64)
+    units = [u.lower() for u in rec.units]
+    sig = sig * np.array([1e-3 if u in ("uv", "µv") else 1.0 for u in units])
+    n_src = int(round(DURATION_S * rec.fs))
+    if sig.shape[0] < n_src:
+        raise ValueError(f"{record_path}: shorter than {DURATION_S} s")
+    start = int(rng.integers(0, sig.shape[0] - n_src + 1))
+    window = np.nan_to_num(sig[start:start + n_src])
+    out = scipy.signal.resample(window, sig_len(fs), axis=0) if int(rec.fs) != fs else window
+    return {lead: out[:, names.index(lead)] for lead in LEADS}
+
+
+def draw_fs(rng: np.random.Generator) -> int:
+    return int(rng.choice(FS_VALUES))
