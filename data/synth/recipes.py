@@ -28,11 +28,11 @@ def _scan(rng, grey: bool) -> list:
     return steps
 
 
-def _photo(rng, size=None, background=None) -> list:
+def _photo(rng, size=None, background=None, fill=(0.55, 0.9)) -> list:
     W, H = size or PHOTO_SIZES[int(rng.integers(len(PHOTO_SIZES)))]
     background = background or tuple(int(v) for v in rng.uniform(40, 170, 3))
     k = int(rng.choice(ORIENTATIONS, p=ORIENTATION_P))
-    return [D.Homography.place(rng, PAGE, (W, H), background=background),
+    return [D.Homography.place(rng, PAGE, (W, H), fill=fill, background=background),
             D.Radial.sample(rng),
             D.Rot90(k),
             D.Lighting.sample(rng),
@@ -51,7 +51,8 @@ def _screen(rng) -> list:
     screen = (1920, 1200)
     place = D.Homography.place(rng, PAGE, screen, fill=(0.9, 0.98), jitter=0.0, background=(20, 20, 20))
     photo = _photo(rng, background=tuple(int(v) for v in rng.uniform(10, 60, 3)))
-    photo[0] = D.Homography.place(rng, screen, photo[0].size, background=photo[0].background)
+    # people photograph a screen from close up: it fills most of the frame
+    photo[0] = D.Homography.place(rng, screen, photo[0].size, fill=(0.8, 1.0), background=photo[0].background)
     return [place, D.Screen.sample(rng)] + photo
 
 

@@ -1,0 +1,137 @@
+"""The generator's layout, its canonical page, and that label geometry matches pixels."""
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import geometry as G
+from data.competition import Competition
+from data.labels import PageLabel, label_path
+from data.synth import signals
+from data.synth.generate import generate, render_image
+from data.synth.render import PageStyle, render_page, trace_points
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("synth"), n_records=2, seed=3, types=["0001", "0003", "0015"],
+                    n_test=2, workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    rng = np.random.default_rng(7)
+    return signals.to_competition_frame(signals.simulate(500, rng), 500)
+
+
+def test_layout_round_trip(synth_dir):
+    comp = Competition(synth_dir)
+    assert len(comp.records()) == 2
+    images = comp.images()
+    assert sorted(images["type"].unique()) == ["0001", "0003", "0015"] and len(images) == 6
+    for rec in comp.records():
+        sig = comp.load_signals(rec.id)
+        assert len(sig) == rec.sig_len == G.sig_len(rec.fs)
+        for lead, (start, values) in comp.load_leads(rec.id).items():
+            assert (start, start + values.size) == G.lead_sample_window(lead, rec.fs)
+        assert all(label_path(rec.image(t)).is_file() for t in rec.image_types())
+    test = comp.test_meta
+    assert test["id"].nunique() == 2 and set(test["lead"]) == set(G.LEADS)
+    sol = pd.read_parquet(synth_dir / "solution.parquet")
+    assert len(sol) == test["number_of_rows"].sum()
+    assert all(comp.test_image(i).is_file() for i in test["id"].unique())
+
+
+@pytest.mark.parametrize("fs", G.FS_VALUES)
+def test_windows_and_number_of_rows(fs):
+    frame = signals.to_competition_frame(signals.simulate(fs, np.random.default_rng(fs)), fs)
+    assert len(frame) == 10 * fs
+    counts = frame.notna().sum()
+    assert counts["II"] == 10 * fs
+    short = [counts[lead] for lead in G.LEADS if lead != "II"]
+    assert all(abs(c - 2.5 * fs) <= 0.5 for c in short)      # 1025 Hz: 2562 or 2563 rows
+    # the four columns tile the record exactly
+    assert sum(counts[row[c]] for row in G.LAYOUT[:1] for c in range(4)) == 10 * fs
+
+
+def test_simulated_leads_obey_einthoven_and_goldberger(frame):
+    full = frame.to_numpy()
+    idx = {lead: i for i, lead in enumerate(G.LEADS)}
+    a, b = G.lead_sample_window("I", 500)
+    assert np.allclose(full[a:b, idx["I"]] + full[a:b, idx["III"]], full[a:b, idx["II"]], atol=2e-3)
+
+
+def _dark(img):
+    g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    return g.astype(np.float32)
+
+
+def test_trace_reads_back_within_a_pixel():
+    t = np.arange(5000) / 500
+    known = {lead: 0.8 * np.sin(2 * np.pi * 1.3 * t + i) for i, lead in enumerate(G.LEADS)}
+    smooth = signals.to_competition_frame(known, 500)
+    img = render_page(smooth, 500, PageStyle())[..., 2].astype(np.float32)  # red channel: the grid vanishes
+    pts = trace_points(smooth, 500)[12]  # the rhythm strip
+    errors = []
+    for x in range(int(pts[0, 0]) + 2, int(pts[-1, 0]) - 2):
+        y_true = np.interp(x, pts[:, 0], pts[:, 1])
+        y0 = int(round(y_true))
+        band = np.clip(250 - img[y0 - 6:y0 + 7, x], 0, None)
+        if np.abs(np.diff(np.interp([x - 1, x + 1], pts[:, 0], pts[:, 1]))) > 2:  # steep: a column sees a segment
+            continue
+        errors.append((np.arange(y0 - 6, y0 + 7) * band).sum() / band.sum() - y_true)
+    errors = np.abs(errors)
+    assert len(errors) > 300
+    assert np.median(errors) < 0.3 and np.percentile(errors, 95) < 1.0
+
+
+def _fraction_on_ink(img, label, frame, fs):
+    g = _dark(img)
+    paper = cv2.dilate(g, np.ones((25, 25), np.uint8))           # local paper brightness
+    ink = cv2.erode(g, np.ones((5, 5), np.uint8))                 # darkest pixel in 5x5
+    hits, n = 0, 0
+    for pts in trace_points(frame, fs).values():
+        p = np.round(label.canon_to_image(pts[::5])).astype(int)
+        ok = (p[:, 0] >= 0) & (p[:, 1] >= 0) & (p[:, 0] < g.shape[1]) & (p[:, 1] < g.shape[0])
+        p = p[ok]
+        hits += int((ink[p[:, 1], p[:, 0]] < 0.75 * paper[p[:, 1], p[:, 0]]).sum())
+        n += len(p)
+    return hits / n
+
+
+@pytest.mark.parametrize("image_type", ["0001", "0003", "0004", "0005", "0006", "0011", "0015"])
+def test_label_geometry_matches_pixels(frame, image_type):
+    rng = np.random.default_rng(11)
+    img, label = render_image(frame, 500, image_type, rng, "123")
+    assert label.image_size == (img.shape[1], img.shape[0])
+    assert _fraction_on_ink(img, label, frame, 500) > 0.97
+    # keypoints sit on the printed lead names: ink close to each keypoint
+    g = _dark(img)
+    local_scale = np.linalg.norm(label.canon_to_image(np.array([[1100, 850], [1110, 850]]))[1]
+                                 - label.canon_to_image(np.array([[1100, 850]]))[0]) / 10
+    r = max(3, int(round(8 * local_scale)))
+    for x, y in np.round(label.keypoints).astype(int):
+        patch = g[max(y - r, 0):y + r + 1, max(x - r, 0):x + r + 1]
+        around = g[max(y - 4 * r, 0):y + 4 * r + 1, max(x - 4 * r, 0):x + 4 * r + 1]
+        assert patch.min() < 0.75 * np.percentile(around, 90), (image_type, x, y)
+
+
+def test_label_round_trip_and_inverse(tmp_path, frame):
+    img, label = render_image(frame, 500, "0005", np.random.default_rng(5), "9")
+    p = tmp_path / "x.label.json"
+    label.save(p)
+    back = PageLabel.load(p)
+    np.testing.assert_allclose(back.keypoints, label.keypoints, atol=1e-3)
+    canon = np.array([[300.0, 400.0], [1500.0, 1200.0]])
+    np.testing.assert_allclose(back.image_to_canon(back.canon_to_image(canon)), canon, atol=0.5)
+
+
+def test_orientation_quarter_turn_moves_the_top_left_corner():
+    from data.synth import distort as D
+    pts = {"p": np.array([[0.0, 0.0], [10.0, 0.0]])}
+    img = np.zeros((20, 30, 3), np.uint8)
+    img[0, 0] = 255
+    out, tracked = D.run(img, [D.Rot90(1)], pts)
+    assert out.shape[:2] == (30, 20)
+    x, y = np.round(tracked["p"][0]).astype(int)
+    assert out[y, x].max() == 255 and (x, y) == (19, 0)
