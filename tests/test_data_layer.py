@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.folds import assign_folds
+from data.geometry import LEADS, lead_sample_window
+from data.submission import SubmissionError, build_submission, validate_submission, write_submission
+from inference.metric import score
+
+
+def _lead_table(fs=256, ids=("11", "22")):
+    rows = [{"id": i, "lead": lead, "fs": fs, "number_of_rows": int(np.subtract(*lead_sample_window(lead, fs)[::-1]))}
+            for i in ids for lead in LEADS]
+    return pd.DataFrame(rows)
+
+
+def _preds(table, fill=0.1):
+    return {i: {r.lead: np.full(r.number_of_rows, fill) for r in g.itertuples()} for i, g in table.groupby("id")}
+
+
+def test_submission_has_exactly_the_rows_of_the_lead_table(tmp_path):
+    table = _lead_table()
+    sub = write_submission(tmp_path / "submission.parquet", _preds(table), table)
+    assert len(sub) == table["number_of_rows"].sum() == 2 * (2560 + 11 * 640)
+    back = pd.read_parquet(tmp_path / "submission.parquet")
+    assert list(back.columns) == ["id", "value"] and back["id"].is_unique
+    assert back["id"].iloc[0] == "11_0_I"
+
+
+@pytest.mark.parametrize("fs", [256, 1025])
+def test_lengths_follow_number_of_rows(fs):
+    table = _lead_table(fs, ids=("7",))
+    assert table.set_index("lead").loc["II", "number_of_rows"] == 10 * fs
+    assert build_submission(_preds(table), table)["id"].str.endswith("_II").sum() == 10 * fs
+
+
+def test_wrong_length_names_image_and_lead():
+    table = _lead_table()
+    preds = _preds(table)
+    preds["22"]["V3"] = preds["22"]["V3"][:-1]
+    with pytest.raises(SubmissionError, match=r"image 22, lead V3: 639 values, test.csv wants 640"):
+        build_submission(preds, table)
+
+
+def test_nan_names_image_and_lead():
+    table = _lead_table()
+    preds = _preds(table)
+    preds["11"]["aVL"][5] = np.nan
+    with pytest.raises(SubmissionError, match=r"image 11, lead aVL: 1 NaN/inf values \(first at row 5\)"):
+        build_submission(preds, table)
+
+
+def test_validate_catches_missing_duplicate_and_extra_ids():
+    table = _lead_table(ids=("11",))
+    sub = build_submission(_preds(table), table)
+    with pytest.raises(SubmissionError, match="missing"):
+        validate_submission(sub.iloc[1:], table)
+    with pytest.raises(SubmissionError, match="duplicate id 11_0_I"):
+        validate_submission(pd.concat([sub, sub.iloc[:1]]), table)
+    extra = pd.concat([sub, pd.DataFrame({"id": ["99_0_I"], "value": [0.0]})])
+    with pytest.raises(SubmissionError, match="not in test.csv"):
+        validate_submission(extra, table)
+
+
+def test_written_submission_scores_against_its_solution():
+    table = _lead_table(ids=("11",))
+    rng = np.random.default_rng(0)
+    truth = {"11": {r.lead: rng.normal(size=r.number_of_rows) for r in table.itertuples()}}
+    sol = build_submission(truth, table).assign(fs=256)
+    assert round(score(sol, sol[["id", "value"]]), 4) == 25.8433
+
+
+def test_folds_deterministic_record_level_and_balanced_over_fs():
+    meta = pd.DataFrame({"id": [str(1000 + i) for i in range(60)], "fs": [250, 500, 1025] * 20})
+    a = assign_folds(meta, 5)
+    b = assign_folds(meta.sample(frac=1, random_state=1), 5)
+    pd.testing.assert_frame_equal(a, b)                      # independent of row order
+    assert a["id"].is_unique
+    per = a.groupby(["fs", "fold"]).size().unstack()
+    assert (per.max(axis=1) - per.min(axis=1) <= 1).all()    # every fold gets its share of every fs
