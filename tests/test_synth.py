@@ -135,3 +135,37 @@ def test_orientation_quarter_turn_moves_the_top_left_corner():
     assert out.shape[:2] == (30, 20)
     x, y = np.round(tracked["p"][0]).astype(int)
     assert out[y, x].max() == 255 and (x, y) == (19, 0)
+
+
+def test_sources_csv_and_wfdb_re_render_real_signals(tmp_path, synth_dir):
+    import wfdb
+
+    # csv: the signals of an existing competition-layout dir come back unchanged in the new one
+    out = generate(tmp_path / "from_csv", n_records=1, seed=0, types=["0001"], n_test=0, workers=1,
+                   progress=False, source=f"csv:{synth_dir}")
+    src, new = Competition(synth_dir), Competition(out)
+    rec_src, rec_new = src.records()[0], new.records()[0]   # record i re-renders source record i
+    assert rec_new.fs == rec_src.fs
+    pd.testing.assert_frame_equal(new.load_signals(rec_new.id), src.load_signals(rec_src.id), atol=1e-3)
+
+    # wfdb: a 12-lead record at 400 Hz (uV) is windowed, resampled to a competition fs and converted to mV
+    t = np.arange(12 * 400) / 400
+    sig = np.stack([1000 * np.sin(2 * np.pi * (1 + i / 10) * t) for i in range(12)], -1)
+    names = [n.upper() if n.startswith("a") else n for n in G.LEADS]   # e.g. "AVR", as PTB-XL spells them
+    wdir = tmp_path / "wfdb"
+    wdir.mkdir()
+    wfdb.wrsamp("r1", fs=400, units=["uV"] * 12, sig_name=names, p_signal=sig, fmt=["16"] * 12,
+                adc_gain=[1.0] * 12, baseline=[0] * 12, write_dir=str(wdir))
+    out = generate(tmp_path / "from_wfdb", n_records=1, seed=0, types=["0001"], n_test=0, workers=1,
+                   progress=False, source=f"wfdb:{wdir}")
+    rec = Competition(out).records()[0]
+    ii = Competition(out).load_signals(rec.id)["II"]
+    assert rec.fs in G.FS_VALUES and len(ii) == 10 * rec.fs
+    assert 0.9 < ii.abs().max() <= 1.01                       # 1000 uV peaks -> 1 mV
+
+
+def test_cli_rejects_unknown_type(tmp_path):
+    from data.synth.generate import main
+
+    with pytest.raises(ValueError, match="unknown image types"):
+        main([f"out={tmp_path}", "n_records=1", "types=0002"])
