@@ -1,0 +1,42 @@
+"""Run logger: always a JSON-lines file beside the checkpoints; wandb when ``logger=wandb``.
+
+wandb's mode comes from WANDB_MODE (default ``disabled``), so tests and CI never touch the network.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+class RunLogger:
+    def __init__(self, cfg_dict: dict, out_dir: Path, kind: str = "none", project: str = "ecg-digitization",
+                 name: str | None = None, enabled: bool = True):
+        self.enabled = enabled
+        self.path = Path(out_dir) / "log.jsonl"
+        self.wandb = None
+        if enabled and kind == "wandb":
+            import wandb
+
+            self.wandb = wandb.init(project=project, name=name, config=cfg_dict, dir=str(out_dir),
+                                    mode=os.environ.get("WANDB_MODE", "disabled"), reinit="finish_previous")
+
+    def log(self, metrics: dict, step: int) -> None:
+        if not self.enabled:
+            return
+        plain = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **plain}) + "\n")
+        if self.wandb is not None:
+            self.wandb.log(metrics, step=step)
+
+    def images(self, key: str, images: list, step: int) -> None:
+        if self.wandb is not None and images:
+            import wandb
+
+            self.wandb.log({key: [wandb.Image(im[..., ::-1]) for im in images]}, step=step)  # BGR -> RGB
+
+    def finish(self) -> None:
+        if self.wandb is not None:
+            self.wandb.finish()
+            self.wandb = None

@@ -1,0 +1,117 @@
+"""Stage-0 dataset: labelled images letterboxed once into an on-disk cache, then augmented per epoch.
+
+Raw images are up to 4032x3024 PNGs; decoding them every epoch would dominate CPU training, so each image is
+read once, letterboxed to ``cache_size`` (top-left aligned, so image px = cache px / scale) and stored with its
+keypoints, orientation and the Jacobians that turn image-px errors into canonical mm.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from data.labels import PageLabel, label_path
+from stage0_keypoints.targets import heatmaps, image_keypoints, px_per_mm_jacobians
+
+
+def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """Scale the longer side to ``size`` and pad right/bottom with black: returns (square RGB image, scale)."""
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    h, w = img.shape[:2]
+    s = size / max(h, w)
+    small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    out = np.zeros((size, size, 3), np.uint8)
+    out[:small.shape[0], :small.shape[1]] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    return out, s
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise OSError(f"cannot read image {path} (missing, truncated or not an image)")
+    return img
+
+
+def cache_item(image_path: Path, cache_dir: Path, size: int) -> Path:
+    key = hashlib.sha1(f"{image_path.resolve()}|{size}".encode()).hexdigest()[:16]
+    out = cache_dir / f"{image_path.stem}-{key}.npz"
+    if out.is_file():
+        return out
+    label = PageLabel.load(label_path(image_path))
+    img, s = letterbox(read_image(image_path), size)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez(tmp, image=img, scale=s, keypoints=image_keypoints(label) * s,
+             orientation=label.orientation, jac=px_per_mm_jacobians(label), type=label.image_type,
+             image_size=np.array(label.image_size))
+    tmp.replace(out)
+    return out
+
+
+def build_cache(image_paths: list[Path], cache_dir: Path, size: int, progress: bool = True) -> list[Path]:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return [cache_item(Path(p), cache_dir, size) for p in tqdm(image_paths, desc="stage0 cache", disable=not progress)]
+
+
+def rot90_points(pts: np.ndarray, size: int, k: int) -> np.ndarray:
+    """Points of a square image after k quarter turns clockwise (pixel centres at integers)."""
+    x, y = pts[:, 0], pts[:, 1]
+    for _ in range(k % 4):
+        x, y = size - 1 - y, x
+    return np.stack([x, y], -1)
+
+
+def train_augment(input_size: int, strength: float = 1.0) -> A.Compose:
+    return A.Compose([
+        A.Affine(scale=(1 - 0.15 * strength, 1 + 0.1 * strength), translate_percent=(-0.05 * strength, 0.05 * strength),
+                 rotate=(-8 * strength, 8 * strength), border_mode=cv2.BORDER_CONSTANT, fill=0, p=0.8),
+        A.RandomBrightnessContrast(0.25, 0.25, p=0.7),
+        A.HueSaturationValue(15, 25, 15, p=0.5),
+        A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 7))], p=0.3),
+        A.GaussNoise(std_range=(0.01, 0.05), p=0.3),
+        A.ImageCompression(quality_range=(50, 95), p=0.3),
+        A.Resize(input_size, input_size),
+    ], keypoint_params=A.KeypointParams(format="xy", remove_invisible=False))
+
+
+class KeypointDataset(Dataset):
+    def __init__(self, items: list[Path], input_size: int, sigma: float, train: bool, seed: int = 0,
+                 rot90: bool = True, strength: float = 1.0):
+        self.items, self.input_size, self.sigma, self.train = list(items), input_size, sigma, train
+        self.seed, self.epoch, self.rot90 = seed, 0, rot90 and train
+        self.aug = train_augment(input_size, strength) if train else A.Compose(
+            [A.Resize(input_size, input_size)], keypoint_params=A.KeypointParams(format="xy", remove_invisible=False))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        d = np.load(self.items[i])
+        img, pts, orient = d["image"], d["keypoints"].astype(np.float64), int(d["orientation"])
+        size = img.shape[0]
+        # Randomness from (seed, epoch, index) only: identical with any worker count, and across a resume.
+        item_seed = int(np.random.SeedSequence([self.seed, self.epoch, i]).generate_state(1)[0])
+        if self.rot90:
+            k = int(np.random.default_rng(item_seed).integers(4))
+            img, pts, orient = np.ascontiguousarray(np.rot90(img, -k)), rot90_points(pts, size, k), (orient + k) % 4
+        self.aug.set_random_seed(item_seed)
+        res = self.aug(image=img, keypoints=pts)
+        kp = np.asarray(res["keypoints"], dtype=np.float32).reshape(-1, 2)
+        return {"image": torch.from_numpy(res["image"]).permute(2, 0, 1).contiguous(),
+                "heatmap": torch.from_numpy(heatmaps(kp, self.input_size, self.sigma)),
+                "keypoints": torch.from_numpy(kp), "orientation": torch.tensor(orient),
+                "index": torch.tensor(i)}
+
+    def meta(self, i: int) -> dict:
+        d = np.load(self.items[i])
+        return {"scale": float(d["scale"]), "jac": d["jac"], "type": str(d["type"]),
+                "keypoints": d["keypoints"], "cache_size": d["image"].shape[0], "image_size": tuple(d["image_size"])}

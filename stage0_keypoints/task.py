@@ -1,0 +1,101 @@
+"""Stage 0's face to the shared training loop (see engine/stages.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from data.competition import Competition
+from data.folds import load_folds
+from data.labels import label_path
+from stage0_keypoints.dataset import KeypointDataset, build_cache
+from stage0_keypoints.decode import decode_heatmaps
+from stage0_keypoints.metric import image_errors, summarize
+from stage0_keypoints.model import KeypointNet
+
+MONITOR_MODE = "min"
+
+
+def build_model(cfg) -> torch.nn.Module:
+    m = cfg.model
+    return KeypointNet(m.encoder, bool(m.pretrained), m.get("weights_path"), m.get("decoder_channels"))
+
+
+def ensure_data(cfg) -> Path:
+    """The data dir; a synthetic one is generated on first use when ``data.generate`` is set."""
+    root = Path(cfg.data.dir)
+    if not (root / "train.csv").is_file():
+        if not cfg.data.get("generate"):
+            raise FileNotFoundError(f"{root / 'train.csv'} not found: set data.dir to a competition-layout dir "
+                                    "with label files, or data.generate to synthesize one")
+        from data.synth.generate import generate
+
+        g = cfg.data.generate
+        generate(root, n_records=int(g.n_records), seed=int(g.seed), types=list(g.types), n_test=int(g.n_test),
+                 workers=g.get("workers"))
+    return root
+
+
+def split_images(cfg) -> tuple[list[Path], list[Path]]:
+    root = ensure_data(cfg)
+    images = Competition(root).images(list(cfg.data.types) if cfg.data.get("types") else None)
+    images = images[[label_path(p).is_file() for p in images["path"]]]
+    if images.empty:
+        raise FileNotFoundError(f"no labelled images under {root}/train: stage 0 needs the generator's "
+                                "*.label.json beside each image (python -m data.synth ...)")
+    folds = load_folds(root, int(cfg.data.n_folds)).set_index("id")["fold"]
+    is_val = images["id"].map(folds).to_numpy() == int(cfg.data.val_fold)
+    train, val = list(images["path"][~is_val]), list(images["path"][is_val])
+    if cfg.data.get("max_images"):
+        train = train[:int(cfg.data.max_images)]
+    if not val:
+        raise ValueError(f"fold {cfg.data.val_fold} holds no labelled image; use fewer data.n_folds")
+    return train, val
+
+
+def build_datasets(cfg):
+    train, val = split_images(cfg)
+    m = cfg.model
+    cache = Path(cfg.data.get("cache_dir") or Path(cfg.data.dir) / f".cache_stage0_{m.cache_size}")
+    progress = bool(cfg.trainer.progress)
+    train_items = build_cache(train, cache, int(m.cache_size), progress)
+    val_items = build_cache(val, cache, int(m.cache_size), progress)
+    a = cfg.augment
+    return (KeypointDataset(train_items, int(m.input_size), float(m.sigma), True, int(cfg.seed), bool(a.rot90),
+                            float(a.strength)),
+            KeypointDataset(val_items, int(m.input_size), float(m.sigma), False))
+
+
+def loss(batch: dict, out: dict, cfg):
+    m = cfg.model
+    pos_weight = torch.tensor(float(m.pos_weight), device=out["heatmap"].device)
+    hm = F.binary_cross_entropy_with_logits(out["heatmap"].float(), batch["heatmap"], pos_weight=pos_weight)
+    orient = F.cross_entropy(out["orientation"].float(), batch["orientation"])
+    return hm + float(m.orient_weight) * orient, {"heatmap": hm.detach(), "orient": orient.detach()}
+
+
+@torch.no_grad()
+def validate(model, loader, cfg, device) -> dict:
+    ds: KeypointDataset = loader.dataset
+    rows, losses = [], []
+    for batch in loader:
+        b = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        out = model(b)
+        losses.append(float(loss(b, out, cfg)[0]))
+        prob = torch.sigmoid(out["heatmap"].float()).cpu().numpy()
+        orient = out["orientation"].argmax(1).cpu().numpy()
+        for j, idx in enumerate(batch["index"].tolist()):
+            meta = ds.meta(idx)
+            to_image = meta["cache_size"] / ds.input_size / meta["scale"]     # input px -> original image px
+            pts, conf = decode_heatmaps(prob[j])
+            true_px = meta["keypoints"] / meta["scale"]
+            r = image_errors(pts * to_image, true_px, meta["jac"], meta["image_size"], conf)
+            rows.append({"type": meta["type"], **r, "orient_ok": int(orient[j]) == int(batch["orientation"][j])})
+    overall, per_type = summarize(rows)
+    out = {"loss": float(np.mean(losses)), **{k: v for k, v in overall.items() if k != "n"}}
+    for t, r in per_type.iterrows():
+        out |= {f"{t}/kp_median_mm": r["kp_median_mm"], f"{t}/kp_p95_mm": r["kp_p95_mm"],
+                f"{t}/orient_acc": r["orient_acc"], f"{t}/fail_rate": r["fail_rate"]}
+    return out

@@ -1,0 +1,54 @@
+"""Stage 0 post-processing: sub-pixel heatmap decoding and the RANSAC homography."""
+import cv2
+import numpy as np
+
+from data import geometry as G
+from stage0_keypoints.dataset import rot90_points
+from stage0_keypoints.decode import decode_heatmaps, fit_homography, normalize_page
+from stage0_keypoints.targets import canonical_keypoints, heatmaps
+
+
+def test_decoding_is_sub_pixel():
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(5, 59, (17, 2))
+    hm = heatmaps(pts, 64, sigma=1.5)
+    dec, conf = decode_heatmaps(hm)
+    assert np.abs(dec - pts).max() < 0.05          # integer argmax alone would be off by up to 0.5 px
+    assert (conf > 0.6).all()
+
+
+def test_homography_recovers_a_known_warp_despite_outliers():
+    canon = canonical_keypoints()
+    H_true = np.array([[0.9, 0.08, 150.0], [-0.05, 1.1, 80.0], [2e-5, -1e-5, 1.0]])   # canonical -> image
+    img_pts = cv2.perspectiveTransform(canon.reshape(-1, 1, 2), H_true).reshape(-1, 2)
+    rng = np.random.default_rng(1)
+    noisy = img_pts + rng.normal(0, 1.0, img_pts.shape)
+    noisy[[2, 9]] += [300, -250]                    # two wild detections
+    fit = fit_homography(noisy, np.ones(len(noisy)))
+    assert fit.ok and fit.inliers == len(noisy) - 2
+    back = cv2.perspectiveTransform(img_pts.reshape(-1, 1, 2), fit.H).reshape(-1, 2)
+    assert np.abs(back - canon).max() / G.PX_PER_MM < 0.5      # within half a millimetre everywhere
+    assert fit.reproj_mm < 0.5
+
+
+def test_too_few_confident_points_fail_cleanly():
+    fit = fit_homography(np.zeros((17, 2)), np.zeros(17))
+    assert not fit.ok and fit.H is None
+
+
+def test_normalize_page_puts_a_corner_where_it_belongs():
+    img = np.full((300, 400, 3), 255, np.uint8)
+    img[10:14, 20:24] = 0                          # a dark square at image (21.5, 11.5)
+    H = np.array([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 1]])  # image -> page: scale 2
+    page = normalize_page(img, H)
+    ys, xs = np.nonzero(page[..., 0] < 128)
+    assert abs(xs.mean() - 43.5) < 1.5 and abs(ys.mean() - 23.5) < 1.5 and page.shape[:2] == (G.PAGE_H, G.PAGE_W)
+
+
+def test_rot90_points_follow_np_rot90():
+    img = np.zeros((8, 8), np.uint8)
+    img[1, 5] = 1
+    for k in range(4):
+        rot = np.rot90(img, -k)
+        (y,), (x,) = np.nonzero(rot)
+        np.testing.assert_allclose(rot90_points(np.array([[5.0, 1.0]]), 8, k)[0], [x, y])
