@@ -194,7 +194,7 @@ def train(cfg: DictConfig) -> dict:
             if improved:
                 checkpoint.save_atomic(ckpt, out_dir / "best.pt")
             logger.log({**metrics, "epoch": epoch}, state["step"])
-            if hasattr(task, "preview"):
+            if logger.wandb is not None and hasattr(task, "preview"):
                 logger.images("val/preview", task.preview(eval_model, val_ds, cfg, device), state["step"])
             shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
                               if isinstance(v, float) and k.count("/") <= 1)  # per-type figures: log.jsonl

@@ -99,3 +99,20 @@ def validate(model, loader, cfg, device) -> dict:
         out |= {f"{t}/kp_median_mm": r["kp_median_mm"], f"{t}/kp_p95_mm": r["kp_p95_mm"],
                 f"{t}/orient_acc": r["orient_acc"], f"{t}/fail_rate": r["fail_rate"]}
     return out
+
+
+@torch.no_grad()
+def preview(model, ds: KeypointDataset, cfg, device, n: int = 4) -> list[np.ndarray]:
+    """A few validation inputs with true (green) and predicted (red) keypoints, for the run logger."""
+    import cv2
+
+    out = []
+    for i in range(min(n, len(ds))):
+        item = ds[i]
+        prob = torch.sigmoid(model({"image": item["image"][None].to(device)})["heatmap"].float())[0].cpu().numpy()
+        pts, _ = decode_heatmaps(prob)
+        img = np.ascontiguousarray(item["image"].permute(1, 2, 0).numpy()[..., ::-1])
+        for (x, y), colour in [(p, (0, 200, 0)) for p in item["keypoints"].numpy()] + [(p, (0, 0, 255)) for p in pts]:
+            cv2.circle(img, (int(round(x)), int(round(y))), 2, colour, -1)
+        out.append(img)
+    return out

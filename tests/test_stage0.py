@@ -1,6 +1,7 @@
-"""Stage 0 post-processing: sub-pixel heatmap decoding and the RANSAC homography."""
+"""Stage 0 post-processing: sub-pixel heatmap decoding, the RANSAC homography, batched prediction."""
 import cv2
 import numpy as np
+import torch
 
 from data import geometry as G
 from stage0_keypoints.dataset import rot90_points
@@ -52,3 +53,37 @@ def test_rot90_points_follow_np_rot90():
         rot = np.rot90(img, -k)
         (y,), (x,) = np.nonzero(rot)
         np.testing.assert_allclose(rot90_points(np.array([[5.0, 1.0]]), 8, k)[0], [x, y])
+
+
+class DotFinder(torch.nn.Module):
+    """Stands in for a trained model: every heatmap peaks on the brightest blob of the input."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch):
+        img = batch["image"].float().mean(1)                      # (B, S, S)
+        B, S, _ = img.shape
+        yy, xx = torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")
+        w = (img > 128).float()
+        cx = (w * xx).sum((1, 2)) / w.sum((1, 2))
+        cy = (w * yy).sum((1, 2)) / w.sum((1, 2))
+        g = torch.exp(-((xx - cx[:, None, None]) ** 2 + (yy - cy[:, None, None]) ** 2) / (2 * 1.5 ** 2))
+        prob = g.clamp(1e-6, 1 - 1e-6)[:, None].expand(B, 17, S, S)
+        return {"heatmap": torch.logit(prob), "orientation": torch.zeros(B, 4)}
+
+
+def test_predict_maps_keypoints_back_to_raw_pixels_with_and_without_tta():
+    from stage0_keypoints.predict import predict
+
+    img = np.zeros((300, 400, 3), np.uint8)
+    cv2.circle(img, (260, 90), 12, (255, 255, 255), -1)      # the "keypoint" at raw (260, 90)
+    grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    for tta in (False, True):
+        res = predict(DotFinder(), [img, grey], input_size=64, tta=tta, batch_size=1)
+        assert len(res) == 2
+        for r in res:
+            assert r.keypoints.shape == (17, 2) and 0 <= r.orientation < 4
+            np.testing.assert_allclose(r.keypoints, np.tile([260, 90], (17, 1)), atol=4.0)  # 1 input px = 6.25 raw px
+            assert not r.ok                                 # 17 identical points give no homography

@@ -1,0 +1,67 @@
+"""Stage 0 for inference: raw images in, (orientation, homography, confidence) out, batched, optional TTA.
+
+    from engine.checkpoint import load_model
+    model, cfg = load_model("runs/stage0/.../best.pt")
+    results = predict(model, [cv2.imread(p) for p in paths], cfg["model"]["input_size"], tta=True)
+    page = normalize_page(raw, results[0].H)          # stage0_keypoints.decode
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from stage0_keypoints.dataset import letterbox, rot90_points
+from stage0_keypoints.decode import PageFit, decode_heatmaps, fit_homography
+
+
+@dataclass
+class Stage0Result:
+    orientation: int             # quarter turns clockwise the page shows (0 = upright)
+    H: np.ndarray | None         # 3x3, raw image px -> canonical page px (scale 1); None when the fit failed
+    keypoints: np.ndarray        # (17, 2) raw image px
+    confidence: np.ndarray       # (17,) heatmap peaks
+    inliers: int
+    reproj_mm: float
+    ok: bool
+
+
+@torch.no_grad()
+def _forward(model, batch: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
+    x = torch.from_numpy(batch).permute(0, 3, 1, 2).to(device)
+    out = model({"image": x})
+    return torch.sigmoid(out["heatmap"].float()).cpu().numpy(), torch.softmax(out["orientation"].float(), 1).cpu().numpy()
+
+
+def predict(model, images: list[np.ndarray], input_size: int, device=None, batch_size: int = 8,
+            tta: bool = False) -> list[Stage0Result]:
+    """BGR (or grey) images of any size.  TTA: the four quarter turns, keypoints mapped back and averaged with
+    their peak heights as weights, orientation probabilities un-rotated and averaged."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    turns = (0, 1, 2, 3) if tta else (0,)
+    results = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        boxed = [letterbox(im, input_size) for im in chunk]
+        pts_sum = np.zeros((len(chunk), 17, 2))
+        w_sum = np.full((len(chunk), 17), 1e-9)
+        peak = np.zeros((len(chunk), 17))
+        orient = np.zeros((len(chunk), 4))
+        for k in turns:
+            batch = np.stack([np.ascontiguousarray(np.rot90(b, -k)) for b, _ in boxed])
+            prob, op = _forward(model, batch, device)
+            for j in range(len(chunk)):
+                p, c = decode_heatmaps(prob[j])
+                p = rot90_points(p, input_size, -k % 4)        # back to the un-turned letterbox frame
+                pts_sum[j] += p * c[:, None]
+                w_sum[j] += c
+                peak[j] = np.maximum(peak[j], c) if k else c
+                orient[j] += np.roll(op[j], -k)                # a turn of k adds k to the orientation
+        for j, (_, s) in enumerate(boxed):
+            kp = pts_sum[j] / w_sum[j][:, None] / s
+            conf = w_sum[j] / len(turns)
+            fit: PageFit = fit_homography(kp, conf)
+            results.append(Stage0Result(int(orient[j].argmax()), fit.H, kp, conf, fit.inliers, fit.reproj_mm, fit.ok))
+    return results
