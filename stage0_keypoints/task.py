@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from data.competition import Competition
 from data.folds import load_folds
 from data.labels import label_path
+from engine import dist
 from stage0_keypoints.dataset import KeypointDataset, build_cache
 from stage0_keypoints.decode import decode_heatmaps
 from stage0_keypoints.metric import image_errors, summarize
@@ -26,7 +27,7 @@ def build_model(cfg) -> torch.nn.Module:
 def ensure_data(cfg) -> Path:
     """The data dir; a synthetic one is generated on first use when ``data.generate`` is set."""
     root = Path(cfg.data.dir)
-    if not (root / "train.csv").is_file():
+    if not (root / "train.csv").is_file() and dist.is_main():   # under torchrun, rank 0 writes, the rest wait
         if not cfg.data.get("generate"):
             raise FileNotFoundError(f"{root / 'train.csv'} not found: set data.dir to a competition-layout dir "
                                     "with label files, or data.generate to synthesize one")
@@ -35,6 +36,7 @@ def ensure_data(cfg) -> Path:
         g = cfg.data.generate
         generate(root, n_records=int(g.n_records), seed=int(g.seed), types=list(g.types), n_test=int(g.n_test),
                  workers=g.get("workers"))
+    dist.barrier()
     return root
 
 
@@ -60,8 +62,11 @@ def build_datasets(cfg):
     m = cfg.model
     cache = Path(cfg.data.get("cache_dir") or Path(cfg.data.dir) / f".cache_stage0_{m.cache_size}")
     progress = bool(cfg.trainer.progress)
-    train_items = build_cache(train, cache, int(m.cache_size), progress)
-    val_items = build_cache(val, cache, int(m.cache_size), progress)
+    if dist.is_main():
+        build_cache(train + val, cache, int(m.cache_size), progress)
+    dist.barrier()
+    train_items = build_cache(train, cache, int(m.cache_size), False)   # now only looks the files up
+    val_items = build_cache(val, cache, int(m.cache_size), False)
     a = cfg.augment
     return (KeypointDataset(train_items, int(m.input_size), float(m.sigma), True, int(cfg.seed), bool(a.rot90),
                             float(a.strength)),
