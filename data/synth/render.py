@@ -25,15 +25,15 @@ class PageStyle:
     major: tuple = (0, 0, 255)
     minor: tuple = (219, 223, 254)
     trace: tuple = (36, 36, 36)
-    trace_width: float = 2.0     # px at scale 1
-    major_width: int = 2
+    trace_width: float = 1.8     # px at scale 1
+    major_width: int = 1
     font_scale: float = 1.0
     header: list[str] = field(default_factory=list)
 
     @classmethod
     def random(cls, rng: np.random.Generator, header_lines: list[str] | None = None) -> "PageStyle":
-        style = cls(trace_width=float(rng.uniform(1.6, 2.6)), font_scale=float(rng.uniform(0.9, 1.1)),
-                    header=header_lines or [])
+        style = cls(trace_width=float(rng.uniform(1.3, 2.4)), font_scale=float(rng.uniform(0.9, 1.1)),
+                    major_width=int(rng.choice([1, 2], p=[0.7, 0.3])), header=header_lines or [])
         if rng.random() < 0.2:   # some printers use a paler or orange-ish grid
             style.major = (int(rng.integers(0, 90)), int(rng.integers(60, 150)), 255)
             style.minor = (int(rng.integers(180, 225)), int(rng.integers(200, 235)), 255)
@@ -106,7 +106,7 @@ def render_page(signals: pd.DataFrame, fs: int, style: PageStyle | None = None) 
 
 
 def _text_centred(img, text, centre, style: PageStyle):
-    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 1.1 * style.font_scale, 2
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 1.1 * style.font_scale, 1 + int(style.trace_width > 2.0)
     (tw, th), _ = cv2.getTextSize(text, font, scale, thick)
     org = (int(round(centre[0] - tw / 2)), int(round(centre[1] + th / 2)))
     cv2.putText(img, text, org, font, scale, style.trace, thick, cv2.LINE_AA)
