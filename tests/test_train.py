@@ -96,3 +96,18 @@ def test_smoke_sweep_runs_two_jobs(tmp_path, smoke_data):
     assert res.returncode == 0, res.stderr[-3000:]
     jobs = sorted(p.parent.name for p in tmp_path.glob("*/last.pt"))
     assert jobs == ["0_optimizer.lr=0.001", "1_optimizer.lr=0.0005"]   # one readable folder per job
+
+
+def test_torchrun_two_processes_on_cpu(tmp_path, smoke_data):
+    """DDP (gloo on CPU) through torchrun with the same command: one checkpoint, written by rank 0."""
+    env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "train.py", "stage=0", "experiment=smoke",
+           f"data.dir={smoke_data}", f"hydra.run.dir={tmp_path}"]
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    from engine.checkpoint import load
+
+    ckpt = load(tmp_path / "last.pt")
+    # each rank sees half the images, so half the single-process steps (4) per run
+    assert ckpt["epoch"] == 1 and ckpt["step"] == 2 and not any(k.startswith("module.") for k in ckpt["model"])
