@@ -6,6 +6,7 @@ train/{id}/{id}-{type}.png, test.csv (id, lead, fs, number_of_rows), test/{id}.p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ class Competition:
             raise DataLayoutError(f"data_dir {self.root} does not exist")
 
     # ---- train -------------------------------------------------------------------------------------------
-    @property
+    @cached_property
     def train_meta(self) -> pd.DataFrame:
         return _read_csv(self.root / "train.csv", dtype={"id": str})
 
@@ -77,12 +78,14 @@ class Competition:
         return [Record(r.id, int(r.fs), int(r.sig_len), self.root / "train" / r.id)
                 for r in self.train_meta.itertuples(index=False)]
 
+    @cached_property
+    def _records_by_id(self) -> dict[str, Record]:
+        return {r.id: r for r in self.records()}
+
     def record(self, record_id: str) -> Record:
-        meta = self.train_meta.set_index("id")
-        if record_id not in meta.index:
+        if record_id not in self._records_by_id:
             raise KeyError(f"record {record_id} is not in {self.root / 'train.csv'}")
-        row = meta.loc[record_id]
-        return Record(record_id, int(row.fs), int(row.sig_len), self.root / "train" / record_id)
+        return self._records_by_id[record_id]
 
     def images(self, types: list[str] | None = None) -> pd.DataFrame:
         """One row per train image: record id, image type, fs, path, image key."""
@@ -92,10 +95,11 @@ class Competition:
 
     def load_signals(self, record_id: str) -> pd.DataFrame:
         """The 12 leads (mV) of one record, NaN outside each short lead's window."""
-        df = _read_csv(self.record(record_id).csv)
+        path = self.record(record_id).csv
+        df = _read_csv(path)
         missing = [lead for lead in LEADS if lead not in df]
         if missing:
-            raise DataLayoutError(f"{self.record(record_id).csv} lacks leads {missing}")
+            raise DataLayoutError(f"{path} lacks leads {missing}")
         return df[list(LEADS)].astype(np.float64)
 
     def load_leads(self, record_id: str) -> dict[str, tuple[int, np.ndarray]]:
@@ -103,7 +107,7 @@ class Competition:
         return {lead: lead_window(col) for lead, col in self.load_signals(record_id).items()}
 
     # ---- test --------------------------------------------------------------------------------------------
-    @property
+    @cached_property
     def test_meta(self) -> pd.DataFrame:
         return _read_csv(self.root / "test.csv", dtype={"id": str})
 
