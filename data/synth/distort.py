@@ -182,6 +182,12 @@ def _rng(seed) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def _mul(img: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """uint8 image times a float (H, W) gain, saturated: OpenCV does in one pass what numpy needs three for."""
+    g = gain.astype(np.float32)
+    return cv2.multiply(img, cv2.merge([g] * img.shape[2]) if img.ndim == 3 else g, dtype=cv2.CV_8U)
+
+
 @dataclass
 class Tint(Photo):
     """Paper tone / colour cast: per-channel gain and offset."""
@@ -189,7 +195,8 @@ class Tint(Photo):
     offset: float = 0.0
 
     def __call__(self, img):
-        return np.clip(img.astype(np.float32) * np.asarray(self.gain, np.float32) + self.offset, 0, 255).astype(np.uint8)
+        out = cv2.multiply(img, tuple(float(g) for g in self.gain) + (1.0,) * (4 - len(self.gain)))
+        return cv2.add(out, (float(self.offset),) * 4)
 
 
 @dataclass
@@ -198,8 +205,10 @@ class Noise(Photo):
     seed: int
 
     def __call__(self, img):
-        n = _rng(self.seed).normal(0, self.sigma, img.shape[:2])[..., None].astype(np.float32)
-        return np.clip(img + n, 0, 255).astype(np.uint8)
+        n = np.empty(img.shape[:2], np.float32)
+        cv2.setRNGSeed(int(self.seed))
+        cv2.randn(n, 0.0, float(self.sigma))
+        return cv2.add(img, cv2.merge([n] * img.shape[2]) if img.ndim == 3 else n, dtype=cv2.CV_8U)
 
 
 @dataclass
@@ -256,8 +265,7 @@ class Lighting(Photo):
             cv2.fillPoly(m, [np.round(np.asarray(self.shadow) * [sw, sh]).astype(np.int32)], 1.0)
             m = cv2.GaussianBlur(m, (0, 0), max(sw, sh) / 30)
             gain *= 1 - self.shadow_depth * m
-        gain = cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
-        return np.clip(img * gain, 0, 255).astype(np.uint8)
+        return _mul(img, cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR))
 
     @classmethod
     def sample(cls, rng, shadow_p=0.5):
@@ -365,8 +373,7 @@ class Shade(Photo):
     creases: Creases
 
     def __call__(self, img):
-        s = self.creases.shading((img.shape[1], img.shape[0]))
-        return np.clip(img * s[..., None], 0, 255).astype(np.uint8)
+        return _mul(img, self.creases.shading((img.shape[1], img.shape[0])))
 
 
 # ---- running a recipe ------------------------------------------------------------------------------------------
@@ -376,7 +383,9 @@ def _background(size: Size, colour, seed: int) -> np.ndarray:
     rng = _rng(seed)
     small = rng.normal(0, 1, (max(h // 32, 2), max(w // 32, 2))).astype(np.float32)
     tex = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-    return np.clip(np.asarray(colour, np.float32) * (1 + 0.12 * tex[..., None]), 0, 255).astype(np.uint8)
+    flat = np.empty((h, w, 3), np.uint8)
+    flat[:] = np.asarray(colour, np.uint8)
+    return _mul(flat, 1 + 0.12 * tex)
 
 
 def _remap(img: np.ndarray, steps: list[Geo], sizes: list[Size], seed: int) -> np.ndarray:
@@ -393,10 +402,11 @@ def _remap(img: np.ndarray, steps: list[Geo], sizes: list[Size], seed: int) -> n
     if background is None:
         return cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     out = cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    mask = cv2.remap(np.full(img.shape[:2], 255, np.uint8), mx, my, cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)[..., None].astype(np.float32) / 255
-    bg = _background((W, H), background, seed)
-    return (out * mask + bg * (1 - mask)).astype(np.uint8)
+    mask = cv2.remap(np.ones(img.shape[:2], np.float32), mx, my, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if out.ndim == 2:
+        out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
+    return cv2.blendLinear(out, _background((W, H), background, seed), mask, 1 - mask)
 
 
 def _upsample(coarse: np.ndarray, stride: int, size: Size) -> np.ndarray:
