@@ -90,7 +90,7 @@ def render_page(signals: pd.DataFrame, fs: int, style: PageStyle | None = None) 
         y0, y1 = G.BASELINES[row], G.mv_to_y(1.0, row)
         x0, x1 = G.CAL_X
         _polyline(img, np.array([[x0 - 8, y0], [x0, y0], [x0, y1], [x1, y1], [x1, y0]]), style.trace, w)
-    for i, pts in trace_points(signals, fs).items():
+    for pts in trace_points(signals, fs).values():
         if len(pts) > 1:
             _polyline(img, pts, style.trace, w)
     for slot in G.lead_slots():

@@ -1,0 +1,69 @@
+"""Summarise a training run from its log.jsonl: per-type validation table of the best epoch, and curves.
+
+    python scripts/report_run.py RUN_DIR [metric=kp_median_mm] [mode=min]
+
+Writes RUN_DIR/curves.png (training loss and the validation metric per epoch, overall and per image type).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def load_log(run: Path) -> pd.DataFrame:
+    path = run / "log.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"{path} not found: is {run} a training run directory?")
+    return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+
+
+def per_type_table(row: pd.Series) -> pd.DataFrame:
+    """val/<type>/<name> columns of one epoch -> a table with a row per image type."""
+    cells = {}
+    for key, value in row.items():
+        parts = str(key).split("/")
+        if len(parts) == 3 and parts[0] == "val":
+            cells.setdefault(parts[1], {})[parts[2]] = value
+    return pd.DataFrame(cells).T.sort_index()
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        raise SystemExit(__doc__)
+    run = Path(argv[0])
+    opts = dict(a.split("=", 1) for a in argv[1:])
+    metric, mode = opts.get("metric", "kp_median_mm"), opts.get("mode", "min")
+    log = load_log(run)
+    col = f"val/{metric}"
+    best = log.loc[log[col].idxmin() if mode == "min" else log[col].idxmax()]
+    overall = {k.split("/", 1)[1]: v for k, v in best.items() if str(k).count("/") == 1 and str(k).startswith("val/")}
+    print(f"best epoch {int(best['epoch']) + 1} of {len(log)}: " + ", ".join(f"{k}={v:.4g}" for k, v in overall.items()))
+    print(per_type_table(best).to_string(float_format=lambda v: f"{v:.3f}"))
+
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    ax[0].plot(log["epoch"] + 1, log["train/loss"], label="train")
+    if "val/loss" in log:
+        ax[0].plot(log["epoch"] + 1, log["val/loss"], label="val")
+    ax[0].set(xlabel="epoch", ylabel="loss", title="loss")
+    ax[0].legend()
+    ax[1].plot(log["epoch"] + 1, log[col], "k-", lw=2, label="all")
+    for t in per_type_table(best).index:
+        if f"val/{t}/{metric}" in log:
+            ax[1].plot(log["epoch"] + 1, log[f"val/{t}/{metric}"], lw=1, label=t)
+    ax[1].set(xlabel="epoch", ylabel=metric, title=f"validation {metric}", yscale="log")
+    ax[1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(run / "curves.png", dpi=110)
+    print(f"wrote {run / 'curves.png'}")
+
+
+if __name__ == "__main__":
+    main()
