@@ -16,22 +16,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from engine.report import overall, per_type_table  # noqa: E402
+
 
 def load_log(run: Path) -> pd.DataFrame:
     path = run / "log.jsonl"
     if not path.is_file():
         raise SystemExit(f"{path} not found: is {run} a training run directory?")
     return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
-
-
-def per_type_table(row: pd.Series) -> pd.DataFrame:
-    """val/<type>/<name> columns of one epoch -> a table with a row per image type."""
-    cells = {}
-    for key, value in row.items():
-        parts = str(key).split("/")
-        if len(parts) == 3 and parts[0] == "val":
-            cells.setdefault(parts[1], {})[parts[2]] = value
-    return pd.DataFrame(cells).T.sort_index()
 
 
 def main(argv=None) -> None:
@@ -44,9 +37,9 @@ def main(argv=None) -> None:
     log = load_log(run)
     col = f"val/{metric}"
     best = log.loc[log[col].idxmin() if mode == "min" else log[col].idxmax()]
-    overall = {k.split("/", 1)[1]: v for k, v in best.items() if str(k).count("/") == 1 and str(k).startswith("val/")}
-    print(f"best epoch {int(best['epoch']) + 1} of {len(log)}: " + ", ".join(f"{k}={v:.4g}" for k, v in overall.items()))
-    print(per_type_table(best).to_string(float_format=lambda v: f"{v:.3f}"))
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in overall(best.to_dict()).items())
+    print(f"best epoch {int(best['epoch']) + 1} of {len(log)}: {shown}")
+    print(per_type_table(best.to_dict()).to_string(float_format=lambda v: f"{v:.3f}"))
 
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     ax[0].plot(log["epoch"] + 1, log["train/loss"], label="train")
@@ -55,7 +48,7 @@ def main(argv=None) -> None:
     ax[0].set(xlabel="epoch", ylabel="loss", title="loss")
     ax[0].legend()
     ax[1].plot(log["epoch"] + 1, log[col], "k-", lw=2, label="all")
-    for t in per_type_table(best).index:
+    for t in per_type_table(best.to_dict()).index:
         if f"val/{t}/{metric}" in log:
             ax[1].plot(log["epoch"] + 1, log[f"val/{t}/{metric}"], lw=1, label=t)
     ax[1].set(xlabel="epoch", ylabel=metric, title=f"validation {metric}", yscale="log")

@@ -1,63 +1,104 @@
-"""Heatmaps -> sub-pixel keypoints -> RANSAC homography onto the normalised page."""
+"""Heatmaps -> sub-pixel keypoint candidates -> RANSAC homography onto the normalised page.
+
+Lead names look alike ("I", "II", "III"), so a heatmap channel often peaks on several labels.  Instead of trusting
+each channel's argmax, up to a few peaks per channel become candidate correspondences (peak -> that keypoint's
+canonical position) and RANSAC keeps the ones that agree on one page: the page layout resolves the identities.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.ndimage import maximum_filter
 
 from data import geometry as G
 from stage0_keypoints.targets import canonical_keypoints
 
 
-def decode_heatmaps(prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """prob (K, H, W) in [0, 1] -> (points (K, 2) as x, y; peak values (K,)).
-
-    Sub-pixel: a parabola through the log-probabilities of the argmax and its two neighbours, per axis.  The
-    targets are Gaussians, whose log is exactly quadratic, so this is unbiased where a windowed centroid is pulled
-    towards the argmax pixel.
-    """
-    K, H, W = prob.shape
-    flat = prob.reshape(K, -1).argmax(1)
-    ys, xs = np.divmod(flat, W)
-    logp = np.log(np.clip(prob.astype(np.float64), 1e-12, None))
-    pts = np.stack([xs, ys], -1).astype(np.float64)
-    for axis, (pos, n) in enumerate(((xs, W), (ys, H))):
+def _subpixel(logp: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Refine integer peaks (x, y) of one channel's log-probabilities by a parabola per axis.  The targets are
+    Gaussians, whose log is exactly quadratic, so this is unbiased where a windowed centroid is pulled towards
+    the argmax pixel."""
+    H, W = logp.shape
+    out = np.stack([x, y], -1).astype(np.float64)
+    for axis, (pos, n) in enumerate(((x, W), (y, H))):
         lo, hi = np.clip(pos - 1, 0, n - 1), np.clip(pos + 1, 0, n - 1)
-        k = np.arange(K)
-        if axis == 0:
-            a, b, c = logp[k, ys, lo], logp[k, ys, xs], logp[k, ys, hi]
-        else:
-            a, b, c = logp[k, lo, xs], logp[k, ys, xs], logp[k, hi, xs]
+        a, b, c = (logp[y, lo], logp[y, x], logp[y, hi]) if axis == 0 else (logp[lo, x], logp[y, x], logp[hi, x])
         denom = a - 2 * b + c
         ok = (denom < -1e-9) & (pos > 0) & (pos < n - 1)
-        pts[:, axis] += np.where(ok, np.clip(0.5 * (a - c) / np.where(ok, denom, 1), -0.5, 0.5), 0.0)
+        out[:, axis] += np.where(ok, np.clip(0.5 * (a - c) / np.where(ok, denom, 1), -0.5, 0.5), 0.0)
+    return out
+
+
+def _log(prob: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(prob.astype(np.float64), 1e-12, None))
+
+
+def decode_heatmaps(prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """prob (K, H, W) in [0, 1] -> (argmax of each channel, sub-pixel, as (K, 2) x, y; peak values (K,))."""
+    K, H, W = prob.shape
+    ys, xs = np.divmod(prob.reshape(K, -1).argmax(1), W)
+    logp = _log(prob)
+    pts = np.stack([_subpixel(logp[k], xs[k:k + 1], ys[k:k + 1])[0] for k in range(K)])
     return pts, prob[np.arange(K), ys, xs]
+
+
+def peak_candidates(prob: np.ndarray, per_channel: int = 4, min_prob: float = 0.1, window: int = 5):
+    """Local maxima of every channel: (keypoint index (N,), points (N, 2), peak values (N,)), best first."""
+    peaks = (prob == maximum_filter(prob, size=(1, window, window))) & (prob >= min_prob)
+    logp = _log(prob)
+    ks, pts, conf = [], [], []
+    for k in range(prob.shape[0]):
+        y, x = np.nonzero(peaks[k])
+        order = np.argsort(-prob[k, y, x])[:per_channel]
+        y, x = y[order], x[order]
+        ks.append(np.full(len(x), k))
+        pts.append(_subpixel(logp[k], x, y))
+        conf.append(prob[k, y, x])
+    return np.concatenate(ks), np.concatenate(pts).reshape(-1, 2), np.concatenate(conf)
 
 
 @dataclass
 class PageFit:
     H: np.ndarray | None          # 3x3, image px -> canonical page px (scale 1)
-    inliers: int
+    inliers: int                  # keypoints (not candidates) explained by H
     reproj_mm: float              # mean reprojection error of the inliers, mm of the canonical page
     ok: bool
+    keypoints: np.ndarray | None = None   # (K, 2) chosen image positions (inlier candidate, else H^-1 of canonical)
+    found: np.ndarray | None = None       # (K,) True where a detected peak supports the keypoint
 
 
-def fit_homography(points: np.ndarray, conf: np.ndarray, min_conf: float = 0.2, thresh_mm: float = 4.0,
-                   min_inliers: int = 6) -> PageFit:
-    """RANSAC homography from detected keypoints to their canonical positions."""
-    use = conf >= min_conf
-    if use.sum() < 4:
-        return PageFit(None, int(use.sum()), float("inf"), False)
-    src = points[use].astype(np.float32)
-    dst = canonical_keypoints()[use].astype(np.float32)
-    H, mask = cv2.findHomography(src, dst, cv2.RANSAC, thresh_mm * G.PX_PER_MM, maxIters=2000, confidence=0.999)
+def fit_page(ks: np.ndarray, pts: np.ndarray, conf: np.ndarray, thresh_mm: float = 4.0,
+             min_inliers: int = 6) -> PageFit:
+    """RANSAC homography from candidate correspondences (peak of channel k -> canonical keypoint k)."""
+    canon = canonical_keypoints()
+    K = len(canon)
+    if len(np.unique(ks)) < 4:
+        return PageFit(None, int(len(np.unique(ks))), float("inf"), False)
+    src = pts.astype(np.float32)
+    dst = canon[ks].astype(np.float32)
+    H, mask = cv2.findHomography(src, dst, cv2.RANSAC, thresh_mm * G.PX_PER_MM, maxIters=5000, confidence=0.999)
     if H is None:
         return PageFit(None, 0, float("inf"), False)
-    inl = mask.ravel().astype(bool)
-    proj = cv2.perspectiveTransform(src[inl].reshape(-1, 1, 2), H).reshape(-1, 2)
-    err = float(np.linalg.norm(proj - dst[inl], axis=1).mean() / G.PX_PER_MM) if inl.any() else float("inf")
-    return PageFit(H, int(inl.sum()), err, bool(inl.sum() >= min_inliers))
+    proj = cv2.perspectiveTransform(src.reshape(-1, 1, 2), H).reshape(-1, 2)
+    err = np.linalg.norm(proj - dst, axis=1) / G.PX_PER_MM
+    inl = mask.ravel().astype(bool) & (err < thresh_mm)
+    chosen = cv2.perspectiveTransform(canon.reshape(-1, 1, 2), np.linalg.inv(H)).reshape(-1, 2)
+    found = np.zeros(K, bool)
+    for k in range(K):  # per keypoint: its most confident inlier candidate
+        idx = np.flatnonzero(inl & (ks == k))
+        if idx.size:
+            chosen[k] = pts[idx[np.argmax(conf[idx])]]
+            found[k] = True
+    reproj = float(err[inl].mean()) if inl.any() else float("inf")
+    return PageFit(H, int(found.sum()), reproj, bool(found.sum() >= min_inliers), chosen, found)
+
+
+def fit_homography(points: np.ndarray, conf: np.ndarray, min_conf: float = 0.2, **kw) -> PageFit:
+    """One point per keypoint (e.g. argmax decoding) -> PageFit; points below ``min_conf`` are left out."""
+    use = np.flatnonzero(conf >= min_conf)
+    return fit_page(use, points[use], conf[use], **kw)
 
 
 def normalize_page(img: np.ndarray, H: np.ndarray, k: float = 1.0) -> np.ndarray:

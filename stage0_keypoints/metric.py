@@ -7,18 +7,19 @@ import numpy as np
 import pandas as pd
 
 from data import geometry as G
-from stage0_keypoints.decode import fit_homography
+from stage0_keypoints.decode import PageFit
 from stage0_keypoints.targets import canonical_keypoints
 
 FAIL_MM = 5.0  # a normalisation that puts the true keypoints more than this far off (median) has failed
 
 
-def image_errors(pred_px, true_px, jac, image_size, conf) -> dict:
-    """Per-image figures; all positions in image px."""
+def image_errors(fit: PageFit, argmax_px, true_px, jac, image_size) -> dict:
+    """Per-image figures; all positions in image px.  Keypoints are the page-consistent ones of ``fit`` (each
+    channel's argmax where no page could be fitted)."""
     w, h = image_size
     inside = (true_px[:, 0] >= 0) & (true_px[:, 1] >= 0) & (true_px[:, 0] < w) & (true_px[:, 1] < h)
+    pred_px = fit.keypoints if fit.keypoints is not None else argmax_px
     err_mm = np.linalg.norm(np.einsum("kij,kj->ki", jac, pred_px - true_px), axis=1)
-    fit = fit_homography(pred_px, conf)
     failed = not fit.ok
     if fit.H is not None:
         mapped = cv2.perspectiveTransform(true_px[inside].reshape(-1, 1, 2).astype(np.float64), fit.H).reshape(-1, 2)

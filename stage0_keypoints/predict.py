@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from stage0_keypoints.dataset import letterbox, rot90_points
-from stage0_keypoints.decode import PageFit, decode_heatmaps, fit_homography
+from stage0_keypoints.decode import decode_heatmaps, fit_page, peak_candidates
 
 
 @dataclass
@@ -36,8 +36,8 @@ def _forward(model, batch: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
 
 def predict(model, images: list[np.ndarray], input_size: int, device=None, batch_size: int = 8,
             tta: bool = False) -> list[Stage0Result]:
-    """BGR (or grey) images of any size.  TTA: the four quarter turns, keypoints mapped back and averaged with
-    their peak heights as weights, orientation probabilities un-rotated and averaged."""
+    """BGR (or grey) images of any size.  TTA runs the four quarter turns: their heatmap peaks, mapped back, are
+    pooled as candidates for one RANSAC fit, and their orientation probabilities are un-rotated and averaged."""
     device = device or next(model.parameters()).device
     model.eval()
     turns = (0, 1, 2, 3) if tta else (0,)
@@ -45,23 +45,25 @@ def predict(model, images: list[np.ndarray], input_size: int, device=None, batch
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
         boxed = [letterbox(im, input_size) for im in chunk]
-        pts_sum = np.zeros((len(chunk), 17, 2))
-        w_sum = np.full((len(chunk), 17), 1e-9)
-        peak = np.zeros((len(chunk), 17))
+        cands = [[] for _ in chunk]
+        argmax = [[] for _ in chunk]
         orient = np.zeros((len(chunk), 4))
         for k in turns:
             batch = np.stack([np.ascontiguousarray(np.rot90(b, -k)) for b, _ in boxed])
             prob, op = _forward(model, batch, device)
             for j in range(len(chunk)):
+                ks, pts, conf = peak_candidates(prob[j])
+                cands[j].append((ks, rot90_points(pts, input_size, -k % 4), conf))  # back to the unturned frame
                 p, c = decode_heatmaps(prob[j])
-                p = rot90_points(p, input_size, -k % 4)        # back to the un-turned letterbox frame
-                pts_sum[j] += p * c[:, None]
-                w_sum[j] += c
-                peak[j] = np.maximum(peak[j], c) if k else c
+                argmax[j].append((rot90_points(p, input_size, -k % 4), c))
                 orient[j] += np.roll(op[j], -k)                # a turn of k adds k to the orientation
         for j, (_, s) in enumerate(boxed):
-            kp = pts_sum[j] / w_sum[j][:, None] / s
-            conf = w_sum[j] / len(turns)
-            fit: PageFit = fit_homography(kp, conf)
-            results.append(Stage0Result(int(orient[j].argmax()), fit.H, kp, conf, fit.inliers, fit.reproj_mm, fit.ok))
+            ks, pts, conf = (np.concatenate(a) for a in zip(*cands[j]))
+            fit = fit_page(ks, pts.reshape(-1, 2) / s, conf)
+            p = np.stack([a[0] for a in argmax[j]])
+            c = np.stack([a[1] for a in argmax[j]])
+            fallback = (p * c[..., None]).sum(0) / np.maximum(c.sum(0), 1e-9)[:, None] / s   # confidence-weighted
+            kp = fit.keypoints if fit.keypoints is not None else fallback
+            results.append(Stage0Result(int(orient[j].argmax()), fit.H, kp, c.mean(0), fit.inliers, fit.reproj_mm,
+                                        fit.ok))
     return results

@@ -12,7 +12,7 @@ from data.folds import load_folds
 from data.labels import label_path
 from engine import dist
 from stage0_keypoints.dataset import KeypointDataset, build_cache
-from stage0_keypoints.decode import decode_heatmaps
+from stage0_keypoints.decode import decode_heatmaps, fit_page, peak_candidates
 from stage0_keypoints.metric import image_errors, summarize
 from stage0_keypoints.model import KeypointNet
 
@@ -94,9 +94,10 @@ def validate(model, loader, cfg, device) -> dict:
         for j, idx in enumerate(batch["index"].tolist()):
             meta = ds.meta(idx)
             to_image = meta["cache_size"] / ds.input_size / meta["scale"]     # input px -> original image px
-            pts, conf = decode_heatmaps(prob[j])
-            true_px = meta["keypoints"] / meta["scale"]
-            r = image_errors(pts * to_image, true_px, meta["jac"], meta["image_size"], conf)
+            ks, cand, conf = peak_candidates(prob[j])
+            fit = fit_page(ks, cand * to_image, conf)
+            argmax_px = decode_heatmaps(prob[j])[0] * to_image
+            r = image_errors(fit, argmax_px, meta["keypoints"] / meta["scale"], meta["jac"], meta["image_size"])
             rows.append({"type": meta["type"], **r, "orient_ok": int(orient[j]) == int(batch["orientation"][j])})
     overall, per_type = summarize(rows)
     out = {"loss": float(np.mean(losses)), **{k: v for k, v in overall.items() if k != "n"}}

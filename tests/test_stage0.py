@@ -87,3 +87,25 @@ def test_predict_maps_keypoints_back_to_raw_pixels_with_and_without_tta():
             assert r.keypoints.shape == (17, 2) and 0 <= r.orientation < 4
             np.testing.assert_allclose(r.keypoints, np.tile([260, 90], (17, 1)), atol=4.0)  # 1 input px = 6.25 raw px
             assert not r.ok                                 # 17 identical points give no homography
+
+
+def test_page_layout_resolves_confused_lead_names():
+    """Channels that peak higher on a neighbouring lead's label still get their own label back."""
+    from stage0_keypoints.decode import fit_page, peak_candidates
+
+    canon = canonical_keypoints()
+    s = 256 / G.PAGE_W
+    A = np.array([[s * 0.95, 0.03, 10.0], [-0.02, s * 0.95, 30.0], [0, 0, 1]])    # canonical -> input px
+    true = cv2.perspectiveTransform(canon.reshape(-1, 1, 2), A).reshape(-1, 2)
+    hm = heatmaps(true, 256, sigma=2.0)
+    rng = np.random.default_rng(3)
+    for k in range(13):                       # every lead name also lights up on another lead's label, brighter
+        decoy = true[(k + 1 + rng.integers(11)) % 13]
+        hm[k] = np.maximum(0.6 * hm[k], heatmaps(decoy[None], 256, 2.0)[0])
+    argmax, _ = decode_heatmaps(hm)
+    assert (np.linalg.norm(argmax[:13] - true[:13], axis=1) > 5).all()    # argmax alone gets every name wrong
+    fit = fit_page(*peak_candidates(hm))
+    inside = ((true >= 0) & (true < 256)).all(1)          # two page corners fall outside this frame
+    assert fit.ok and (fit.found == inside).all()
+    assert np.abs(fit.keypoints[inside] - true[inside]).max() < 0.2
+    assert np.abs(fit.keypoints - true).max() < 1.0        # the others: projected from the fitted page
