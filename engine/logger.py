@@ -11,19 +11,17 @@ from pathlib import Path
 
 class RunLogger:
     def __init__(self, cfg_dict: dict, out_dir: Path, kind: str = "none", project: str = "ecg-digitization",
-                 name: str | None = None, enabled: bool = True):
-        self.enabled = enabled
+                 name: str | None = None):
         self.path = Path(out_dir) / "log.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.wandb = None
-        if enabled and kind == "wandb":
+        if kind == "wandb":
             import wandb
 
             self.wandb = wandb.init(project=project, name=name, config=cfg_dict, dir=str(out_dir),
                                     mode=os.environ.get("WANDB_MODE", "disabled"), reinit="finish_previous")
 
     def log(self, metrics: dict, step: int) -> None:
-        if not self.enabled:
-            return
         plain = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
         with self.path.open("a") as f:
             f.write(json.dumps({"step": step, **plain}) + "\n")

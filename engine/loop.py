@@ -97,7 +97,7 @@ def train_one_epoch(model, loader, task, cfg, optimizer, scheduler, scaler, ema,
         bar.update(1)
         bar.set_postfix(loss=f"{totals['loss'] / (i + 1):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
     bar.close()
-    n = max(1, min(n_batches, len(loader)))
+    n = max(1, n_batches)
     return {f"train/{k}": v / n for k, v in totals.items()} | {"lr": scheduler.get_last_lr()[0]}
 
 
@@ -128,7 +128,7 @@ def train(cfg: DictConfig) -> dict:
     cfg_dict = OmegaConf.to_container(cfg, resolve=True)
     monitor, mode = cfg.stage.monitor, task.MONITOR_MODE
     logger = RunLogger(cfg_dict, out_dir, cfg.logger.kind, cfg.logger.get("project", "ecg-digitization"),
-                       cfg.logger.get("name"), enabled=dist.is_main()) if dist.is_main() else None
+                       cfg.logger.get("name")) if dist.is_main() else None   # rank 0 alone logs
     model = ema = optimizer = None
     try:
         train_ds, val_ds = task.build_datasets(cfg)

@@ -42,3 +42,19 @@ def test_checkpoint_write_is_atomic_and_load_names_missing_file(tmp_path):
     assert torch.equal(load(tmp_path / "x" / "last.pt")["a"], torch.ones(2))
     with pytest.raises(FileNotFoundError, match="nothere.pt"):
         load(tmp_path / "nothere.pt")
+
+
+def test_wandb_logger_runs_disabled_and_always_writes_jsonl(tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+
+    from engine.logger import RunLogger
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    log = RunLogger({"a": 1}, tmp_path / "run", kind="wandb")
+    log.log({"train/loss": 0.5, "lr": 1e-3, "skip": [1, 2]}, step=3)
+    log.images("val/preview", [np.zeros((4, 4, 3), np.uint8)], step=3)
+    log.finish()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert rows == [{"step": 3, "train/loss": 0.5, "lr": 1e-3}]
