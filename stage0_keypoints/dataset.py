@@ -7,6 +7,7 @@ keypoints, orientation and the Jacobians that turn image-px errors into canonica
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import albumentations as A
@@ -55,8 +56,17 @@ def cache_item(image_path: Path, cache_dir: Path, size: int) -> Path:
 
 
 def build_cache(image_paths: list[Path], cache_dir: Path, size: int, progress: bool = True) -> list[Path]:
+    """Cache every image; an unreadable image or label is reported and left out instead of ending the run."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    return [cache_item(Path(p), cache_dir, size) for p in tqdm(image_paths, desc="stage0 cache", disable=not progress)]
+    items, bad = [], []
+    for p in tqdm(image_paths, desc="stage0 cache", disable=not progress):
+        try:
+            items.append(cache_item(Path(p), cache_dir, size))
+        except (OSError, ValueError, KeyError) as e:
+            bad.append(f"{p}: {e}")
+    if bad:
+        warnings.warn(f"{len(bad)} of {len(image_paths)} images left out:\n" + "\n".join(bad[:20]), stacklevel=2)
+    return items
 
 
 def rot90_points(pts: np.ndarray, size: int, k: int) -> np.ndarray:

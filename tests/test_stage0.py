@@ -109,3 +109,22 @@ def test_page_layout_resolves_confused_lead_names():
     assert fit.ok and (fit.found == inside).all()
     assert np.abs(fit.keypoints[inside] - true[inside]).max() < 0.2
     assert np.abs(fit.keypoints - true).max() < 1.0        # the others: projected from the fitted page
+
+
+def test_unreadable_training_image_is_left_out_with_a_warning(tmp_path):
+    import pytest
+
+    from data.synth import signals
+    from data.synth.generate import render_image
+    from stage0_keypoints.dataset import build_cache
+
+    frame = signals.to_competition_frame(signals.simulate(250, np.random.default_rng(0)), 250)
+    img, label = render_image(frame, 250, "0001", np.random.default_rng(0), "1")
+    good, broken = tmp_path / "1-0001.png", tmp_path / "2-0001.png"
+    cv2.imwrite(str(good), img)
+    label.save(tmp_path / "1-0001.label.json")
+    broken.write_bytes(b"not a png")
+    label.save(tmp_path / "2-0001.label.json")
+    with pytest.warns(UserWarning, match=r"1 of 2 images left out:\n.*2-0001.png: cannot read image"):
+        items = build_cache([good, broken], tmp_path / "cache", 64, progress=False)
+    assert len(items) == 1 and np.load(items[0])["image"].shape == (64, 64, 3)
