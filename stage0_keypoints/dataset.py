@@ -116,12 +116,12 @@ class KeypointDataset(Dataset):
         self.aug.set_random_seed(item_seed)
         res = self.aug(image=img, keypoints=pts)
         kp = np.asarray(res["keypoints"], dtype=np.float32).reshape(-1, 2)
-        return {"image": torch.from_numpy(res["image"]).permute(2, 0, 1).contiguous(),
+        item = {"image": torch.from_numpy(res["image"]).permute(2, 0, 1).contiguous(),
                 "heatmap": torch.from_numpy(heatmaps(kp, self.input_size, self.sigma)),
-                "keypoints": torch.from_numpy(kp), "orientation": torch.tensor(orient),
-                "index": torch.tensor(i)}
-
-    def meta(self, i: int) -> dict:
-        d = np.load(self.items[i])
-        return {"scale": float(d["scale"]), "jac": d["jac"], "type": str(d["type"]),
-                "keypoints": d["keypoints"], "cache_size": d["image"].shape[0], "image_size": tuple(d["image_size"])}
+                "keypoints": torch.from_numpy(kp), "orientation": torch.tensor(orient)}
+        if not self.train:  # what the metric needs to score in original-image px and canonical mm
+            scale = float(d["scale"])
+            item |= {"to_image": torch.tensor(size / self.input_size / scale),   # input px -> image px
+                     "true_px": torch.from_numpy(d["keypoints"] / scale), "jac": torch.from_numpy(d["jac"]),
+                     "image_size": torch.from_numpy(d["image_size"]), "type": str(d["type"])}
+        return item

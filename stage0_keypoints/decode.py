@@ -95,12 +95,6 @@ def fit_page(ks: np.ndarray, pts: np.ndarray, conf: np.ndarray, thresh_mm: float
     return PageFit(H, int(found.sum()), reproj, bool(found.sum() >= min_inliers), chosen, found)
 
 
-def fit_homography(points: np.ndarray, conf: np.ndarray, min_conf: float = 0.2, **kw) -> PageFit:
-    """One point per keypoint (e.g. argmax decoding) -> PageFit; points below ``min_conf`` are left out."""
-    use = np.flatnonzero(conf >= min_conf)
-    return fit_page(use, points[use], conf[use], **kw)
-
-
 def normalize_page(img: np.ndarray, H: np.ndarray, k: float = 1.0) -> np.ndarray:
     """Warp the raw image onto the normalised page (canonical size at scale k)."""
     S = np.diag([k, k, 1.0])

@@ -11,6 +11,7 @@ from data.competition import Competition
 from data.folds import load_folds
 from data.labels import label_path
 from engine import dist
+from engine.loop import to_device
 from stage0_keypoints.dataset import KeypointDataset, build_cache
 from stage0_keypoints.decode import decode_heatmaps, fit_page, peak_candidates
 from stage0_keypoints.metric import image_errors, summarize
@@ -83,22 +84,22 @@ def loss(batch: dict, out: dict, cfg):
 
 @torch.no_grad()
 def validate(model, loader, cfg, device) -> dict:
-    ds: KeypointDataset = loader.dataset
     rows, losses = [], []
     for batch in loader:
-        b = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        b = to_device(batch, device)
         out = model(b)
         losses.append(float(loss(b, out, cfg)[0]))
         prob = torch.sigmoid(out["heatmap"].float()).cpu().numpy()
         orient = out["orientation"].argmax(1).cpu().numpy()
-        for j, idx in enumerate(batch["index"].tolist()):
-            meta = ds.meta(idx)
-            to_image = meta["cache_size"] / ds.input_size / meta["scale"]     # input px -> original image px
+        for j in range(len(prob)):
+            to_image = float(batch["to_image"][j])
             ks, cand, conf = peak_candidates(prob[j])
             fit = fit_page(ks, cand * to_image, conf)
             argmax_px = decode_heatmaps(prob[j])[0] * to_image
-            r = image_errors(fit, argmax_px, meta["keypoints"] / meta["scale"], meta["jac"], meta["image_size"])
-            rows.append({"type": meta["type"], **r, "orient_ok": int(orient[j]) == int(batch["orientation"][j])})
+            r = image_errors(fit, argmax_px, batch["true_px"][j].numpy(), batch["jac"][j].numpy(),
+                             tuple(batch["image_size"][j].tolist()))
+            rows.append({"type": batch["type"][j], **r,
+                         "orient_ok": int(orient[j]) == int(batch["orientation"][j])})
     overall, per_type = summarize(rows)
     out = {"loss": float(np.mean(losses)), **{k: v for k, v in overall.items() if k != "n"}}
     for t, r in per_type.iterrows():

@@ -5,7 +5,7 @@ import torch
 
 from data import geometry as G
 from stage0_keypoints.dataset import rot90_points
-from stage0_keypoints.decode import decode_heatmaps, fit_homography, normalize_page
+from stage0_keypoints.decode import decode_heatmaps, fit_page, normalize_page
 from stage0_keypoints.targets import canonical_keypoints, heatmaps
 
 
@@ -25,7 +25,7 @@ def test_homography_recovers_a_known_warp_despite_outliers():
     rng = np.random.default_rng(1)
     noisy = img_pts + rng.normal(0, 1.0, img_pts.shape)
     noisy[[2, 9]] += [300, -250]                    # two wild detections
-    fit = fit_homography(noisy, np.ones(len(noisy)))
+    fit = fit_page(np.arange(len(noisy)), noisy, np.ones(len(noisy)))
     assert fit.ok and fit.inliers == len(noisy) - 2
     back = cv2.perspectiveTransform(img_pts.reshape(-1, 1, 2), fit.H).reshape(-1, 2)
     assert np.abs(back - canon).max() / G.PX_PER_MM < 0.5      # within half a millimetre everywhere
@@ -33,7 +33,7 @@ def test_homography_recovers_a_known_warp_despite_outliers():
 
 
 def test_too_few_confident_points_fail_cleanly():
-    fit = fit_homography(np.zeros((17, 2)), np.zeros(17))
+    fit = fit_page(np.zeros(0, int), np.zeros((0, 2)), np.zeros(0))   # no confident peak at all
     assert not fit.ok and fit.H is None
 
 
@@ -91,7 +91,7 @@ def test_predict_maps_keypoints_back_to_raw_pixels_with_and_without_tta():
 
 def test_page_layout_resolves_confused_lead_names():
     """Channels that peak higher on a neighbouring lead's label still get their own label back."""
-    from stage0_keypoints.decode import fit_page, peak_candidates
+    from stage0_keypoints.decode import peak_candidates
 
     canon = canonical_keypoints()
     s = 256 / G.PAGE_W
