@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from data.geometry import LEADS
+from data.submission import row_ids
 
 IMAGE_TYPES = {
     "0001": "clean ECG-Image-Kit render",
@@ -152,7 +153,7 @@ def lead_window(column: pd.Series | np.ndarray) -> tuple[int, np.ndarray]:
 
 def solution_frame(image_id: str, fs: int, leads: dict[str, np.ndarray], image_type: str | None = None) -> pd.DataFrame:
     """Rows '{image}_{row}_{lead}' with the true values of one image."""
-    parts = [pd.DataFrame({"id": [f"{image_id}_{i}_{lead}" for i in range(len(leads[lead]))],
+    parts = [pd.DataFrame({"id": row_ids(image_id, lead, len(leads[lead])),
                            "fs": fs, "value": np.asarray(leads[lead], dtype=np.float64)}) for lead in LEADS]
     out = pd.concat(parts, ignore_index=True)
     if image_type is not None:

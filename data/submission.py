@@ -12,6 +12,11 @@ import numpy as np
 import pandas as pd
 
 
+def row_ids(image_id: str, lead: str, n: int) -> list[str]:
+    """The competition's row ids of one lead: '{image}_{row}_{lead}' for row 0..n-1."""
+    return [f"{image_id}_{i}_{lead}" for i in range(n)]
+
+
 class SubmissionError(ValueError):
     """The submission would be rejected; the message names the image and lead."""
 
@@ -31,7 +36,7 @@ def build_submission(preds: Mapping[str, Mapping[str, np.ndarray]], lead_table: 
         if bad.any():
             raise SubmissionError(f"image {image_id}, lead {lead}: {int(bad.sum())} NaN/inf values "
                                   f"(first at row {int(np.flatnonzero(bad)[0])})")
-        ids.extend(f"{image_id}_{i}_{lead}" for i in range(n))
+        ids.extend(row_ids(image_id, lead, n))
         values.append(v)
     sub = pd.DataFrame({"id": ids, "value": np.concatenate(values) if values else np.zeros(0)})
     validate_submission(sub, lead_table)
@@ -39,8 +44,8 @@ def build_submission(preds: Mapping[str, Mapping[str, np.ndarray]], lead_table: 
 
 
 def expected_ids(lead_table: pd.DataFrame) -> pd.Index:
-    return pd.Index([f"{r.id}_{i}_{r.lead}" for r in lead_table.itertuples(index=False)
-                     for i in range(int(r.number_of_rows))])
+    return pd.Index([i for r in lead_table.itertuples(index=False)
+                     for i in row_ids(r.id, r.lead, int(r.number_of_rows))])
 
 
 def validate_submission(sub: pd.DataFrame, lead_table: pd.DataFrame) -> None:

@@ -13,11 +13,15 @@ from data.submission import write_submission
 from data.synth.generate import parse_overrides
 
 
+def zero_predictions(lead_table) -> dict:
+    """0 mV for every row of a test.csv-style lead table, as {image_id: {lead: values}}."""
+    return {str(i): {r.lead: np.zeros(int(r.number_of_rows)) for r in g.itertuples()}
+            for i, g in lead_table.groupby("id")}
+
+
 def zeros_submission(data_dir, out):
     table = Competition(data_dir).test_meta
-    preds = {str(i): {r.lead: np.zeros(int(r.number_of_rows)) for r in g.itertuples()}
-             for i, g in table.groupby("id")}
-    return write_submission(out, preds, table)
+    return write_submission(out, zero_predictions(table), table)
 
 
 def main(argv=None) -> None:
