@@ -7,10 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from data.competition import Competition
-from data.folds import load_folds
-from data.labels import label_path
 from engine import dist
+from engine.data import split_images
 from engine.loop import to_device
 from stage0_keypoints.dataset import KeypointDataset, build_cache
 from stage0_keypoints.decode import decode_heatmaps, fit_page, peak_candidates
@@ -23,39 +21,6 @@ MONITOR_MODE = "min"
 def build_model(cfg) -> torch.nn.Module:
     m = cfg.model
     return KeypointNet(m.encoder, bool(m.pretrained), m.get("weights_path"), m.get("decoder_channels"))
-
-
-def ensure_data(cfg) -> Path:
-    """The data dir; a synthetic one is generated on first use when ``data.generate`` is set."""
-    root = Path(cfg.data.dir)
-    if not (root / "train.csv").is_file() and dist.is_main():   # under torchrun, rank 0 writes, the rest wait
-        if not cfg.data.get("generate"):
-            raise FileNotFoundError(f"{root / 'train.csv'} not found: set data.dir to a competition-layout dir "
-                                    "with label files, or data.generate to synthesize one")
-        from data.synth.generate import generate
-
-        g = cfg.data.generate
-        generate(root, n_records=int(g.n_records), seed=int(g.seed), types=list(g.types), n_test=int(g.n_test),
-                 workers=g.get("workers"))
-    dist.barrier()
-    return root
-
-
-def split_images(cfg) -> tuple[list[Path], list[Path]]:
-    root = ensure_data(cfg)
-    images = Competition(root).images(list(cfg.data.types) if cfg.data.get("types") else None)
-    images = images[[label_path(p).is_file() for p in images["path"]]]
-    if images.empty:
-        raise FileNotFoundError(f"no labelled images under {root}/train: stage 0 needs the generator's "
-                                "*.label.json beside each image (python -m data.synth ...)")
-    folds = load_folds(root, int(cfg.data.n_folds)).set_index("id")["fold"]
-    is_val = images["id"].map(folds).to_numpy() == int(cfg.data.val_fold)
-    train, val = list(images["path"][~is_val]), list(images["path"][is_val])
-    if cfg.data.get("max_images"):
-        train = train[:int(cfg.data.max_images)]
-    if not val:
-        raise ValueError(f"fold {cfg.data.val_fold} holds no labelled image; use fewer data.n_folds")
-    return train, val
 
 
 def build_datasets(cfg):

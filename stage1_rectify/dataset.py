@@ -1,0 +1,180 @@
+"""Stage-1 dataset.  Each labelled image is downscaled once into an on-disk cache together with what the targets
+and the metric need: the homography of a perfect stage 0 (raw px -> canonical page, least squares over the
+lattice), the canonical position of every cached pixel, and labelled trace points with their true image positions.
+
+Each item then plays stage 0: the homography is perturbed by a random page-corner displacement of about the size
+of stage 0's errors, and the cached image is warped onto that normalised page (one warp, at ``input_size`` page
+width), where the targets are read off the warped canonical-position map.
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from scipy.interpolate import griddata
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from data import geometry as G
+from data.labels import MAP_STRIDE, PageLabel, label_path, map_grid_shape
+from data.synth.render import trace_points
+from stage0_keypoints.dataset import read_image
+from stage1_rectify.targets import lattice_targets
+
+CANON_STRIDE = 2        # the canonical-position map is stored at every 2nd cached pixel
+N_TRACE = 1024          # labelled trace points kept per image for the metric
+PAD = 32                # the network's input sides are padded to a multiple of this
+
+
+def downscale(img: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """RGB image whose longer side is at most ``size`` (area-averaged, so fine grid lines do not alias), scale."""
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    h, w = img.shape[:2]
+    s = min(1.0, size / max(h, w))
+    if s < 1:
+        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), s
+
+
+def page_input_size(input_size: int) -> tuple[float, tuple[int, int]]:
+    """(page scale k, padded (w, h)) of the normalised page the network sees, ``input_size`` px wide."""
+    k = input_size / G.PAGE_W
+    w, h = G.page_size(k)
+    return k, (-(-w // PAD) * PAD, -(-h // PAD) * PAD)
+
+
+def warp_to_page(img: np.ndarray, M: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return cv2.warpPerspective(img, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=(255, 255, 255))
+
+
+def page_coords(size: tuple[int, int], k: float, offset=(0, 0)) -> np.ndarray:
+    """(2, h, w) float32 page position (x / page width, y / page height) of every input pixel."""
+    w, h = G.page_size(k)
+    ys, xs = np.mgrid[0:size[1], 0:size[0]].astype(np.float32)
+    return np.stack([(xs + offset[0]) / w, (ys + offset[1]) / h])
+
+
+def _inverse_jacobians(label: PageLabel, canon: np.ndarray, eps: float = 2.0) -> np.ndarray:
+    """(N, 2, 2) d(canonical px)/d(image px) at each canonical point, from the label's dense map."""
+    p0, px, py = (label.canon_to_image(canon + d) for d in ((0, 0), (eps, 0), (0, eps)))
+    J = np.stack([(px - p0) / eps, (py - p0) / eps], -1)
+    return np.linalg.inv(J)
+
+
+def _trace_sample(signals: pd.DataFrame, fs: int, rng: np.random.Generator) -> np.ndarray:
+    pts = np.concatenate(list(trace_points(signals, fs).values()))
+    pts = pts[(pts[:, 1] >= 0) & (pts[:, 1] < G.PAGE_H)]
+    return pts[rng.choice(len(pts), N_TRACE, replace=len(pts) < N_TRACE)]
+
+
+def cache_item(image_path: Path, signals_csv: Path, fs: int, cache_dir: Path, size: int) -> Path:
+    key = hashlib.sha1(f"{image_path.resolve()}|{size}|stage1".encode()).hexdigest()[:16]
+    out = cache_dir / f"{image_path.stem}-{key}.npz"
+    if out.is_file():
+        return out
+    label = PageLabel.load(label_path(image_path))
+    img, s = downscale(read_image(image_path), size)
+    canon_lattice, _ = G.grid_lattice()
+    H, _ = cv2.findHomography(label.lattice.astype(np.float32), canon_lattice.astype(np.float32), 0)
+    # canonical position of every CANON_STRIDE-th cached pixel: the label map inverted by linear interpolation
+    gh, gw = map_grid_shape()
+    gy, gx = np.mgrid[0:gh, 0:gw] * float(MAP_STRIDE)
+    qy, qx = np.mgrid[0:img.shape[0]:CANON_STRIDE, 0:img.shape[1]:CANON_STRIDE].astype(np.float64)
+    src = label.map_xy.reshape(-1, 2) * s
+    canon_xy = np.stack([griddata(src, g.ravel(), (qx, qy), "linear") for g in (gx, gy)], -1).astype(np.float32)
+    rng = np.random.default_rng(int(key, 16) % 2 ** 32)
+    trace = _trace_sample(pd.read_csv(signals_csv), fs, rng)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez(tmp, image=img, scale=s, H=H, canon_xy=canon_xy, trace_canon=trace,
+             trace_px=label.canon_to_image(trace), trace_jac=_inverse_jacobians(label, trace),
+             type=label.image_type)
+    tmp.replace(out)
+    return out
+
+
+def build_cache(jobs: list[tuple[Path, Path, int]], cache_dir: Path, size: int, progress: bool = True) -> list[Path]:
+    """jobs: (image, signals csv, fs).  An unreadable image or label is reported and left out, not fatal."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    items, bad = [], []
+    for image, csv, fs in tqdm(jobs, desc="stage1 cache", disable=not progress):
+        try:
+            items.append(cache_item(Path(image), Path(csv), int(fs), cache_dir, size))
+        except (OSError, ValueError, KeyError) as e:
+            bad.append(f"{image}: {e}")
+    if bad:
+        warnings.warn(f"{len(bad)} of {len(jobs)} images left out:\n" + "\n".join(bad[:20]), stacklevel=2)
+    return items
+
+
+def corner_jitter(rng: np.random.Generator, jitter_mm: float) -> np.ndarray:
+    """3x3 canonical -> canonical homography moving the page corners by N(0, jitter_mm): a stage-0 error."""
+    src = (G.page_corners() - 0.5).astype(np.float32)
+    dst = src + rng.normal(0, jitter_mm * G.PX_PER_MM, src.shape).astype(np.float32)
+    return cv2.getPerspectiveTransform(src, dst)
+
+
+def photometric(strength: float) -> A.Compose:
+    return A.Compose([
+        A.RandomBrightnessContrast(0.25 * strength, 0.25 * strength, p=0.7),
+        A.HueSaturationValue(int(15 * strength), int(25 * strength), int(15 * strength), p=0.5),
+        A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=0.3 * strength),
+        A.GaussNoise(std_range=(0.01, 0.05), p=0.3 * strength),
+        A.ImageCompression(quality_range=(50, 95), p=0.3 * strength),
+    ])
+
+
+class LatticeDataset(Dataset):
+    """Train items: a random ``crop`` of the jittered normalised page.  Validation items: the whole page with a
+    fixed (per index) jitter, plus what the metric needs."""
+
+    def __init__(self, items: list[Path], input_size: int, sigma: float, train: bool, crop: int | None = None,
+                 jitter_mm: float = 2.0, seed: int = 0, strength: float = 1.0):
+        self.items, self.sigma, self.train, self.jitter_mm, self.seed = list(items), sigma, train, jitter_mm, seed
+        self.k, self.size = page_input_size(input_size)
+        self.crop = crop if train and crop and crop < min(self.size) else None
+        self.aug = photometric(strength) if train and strength > 0 else None
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        d = np.load(self.items[i])
+        # Randomness from (seed, epoch, index) only; validation jitter from (seed, index), the same every epoch.
+        ss = [self.seed, self.epoch, i] if self.train else [self.seed, 10 ** 6, i]
+        rng = np.random.default_rng(np.random.SeedSequence(ss))
+        s = float(d["scale"])
+        H = corner_jitter(rng, self.jitter_mm) @ d["H"] @ np.diag([1 / s, 1 / s, 1.0])  # cached px -> stage-0 page
+        size, offset = self.size, (0, 0)
+        if self.crop:
+            size = (self.crop, self.crop)
+            offset = tuple(int(rng.integers(0, m - self.crop + 1)) for m in self.size)
+        M = np.array([[1, 0, -offset[0]], [0, 1, -offset[1]], [0, 0, 1.0]]) @ np.diag([self.k, self.k, 1.0]) @ H
+        img = warp_to_page(d["image"], M, size)
+        canon = cv2.warpPerspective(d["canon_xy"], M @ np.diag([CANON_STRIDE, CANON_STRIDE, 1.0]), size,
+                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=(np.nan, np.nan))
+        if self.aug is not None:
+            self.aug.set_random_seed(int(rng.integers(2 ** 31)))
+            img = self.aug(image=img)["image"]
+        t = lattice_targets(canon, self.k, self.sigma)
+        item = {"image": torch.from_numpy(img).permute(2, 0, 1).contiguous(),
+                "coords": torch.from_numpy(page_coords(size, self.k, offset)),
+                "heatmap": torch.from_numpy(t["heatmap"]), "col": torch.from_numpy(t["col"]),
+                "row": torch.from_numpy(t["row"])}
+        if not self.train:   # the metric: where labelled trace points must land, in cached px via H
+            item |= {"H": torch.from_numpy(H), "scale": torch.tensor(s), "type": str(d["type"]),
+                     "trace_canon": torch.from_numpy(d["trace_canon"]), "trace_px": torch.from_numpy(d["trace_px"]),
+                     "trace_jac": torch.from_numpy(d["trace_jac"])}
+        return item

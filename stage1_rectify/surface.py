@@ -1,0 +1,75 @@
+"""Smooth surfaces x(i, j), y(i, j) over the lattice indices, fitted robustly to detected lattice points.
+
+The detected points live on the stage-0 normalised page, so the surfaces model only what the homography left:
+curl, wrinkles, lens distortion.  They are fitted to the residual from the ideal lattice, outliers (a wrong line
+index, a peak on a trace) are rejected by their residual to the fit and the fit is repeated; the surfaces are then
+evaluated on every node, a margin beyond the page included, so missing points are filled from the fit.
+
+Methods (``scripts/bench_surface.py`` measures them on known warps):
+- ``tps``: thin-plate smoothing spline (scipy ``RBFInterpolator``); follows local creases, extrapolates linearly.
+- ``poly``: a global polynomial of total degree ``degree`` in (i, j); stiff, fine for smooth curl only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.interpolate import RBFInterpolator
+
+from stage1_rectify.lattice import N_COLS, N_ROWS, node_grid, to_canonical
+
+MARGIN = 2   # nodes evaluated beyond the page on every side, so cubic interpolation reaches the page edges
+
+
+@dataclass
+class LatticeFit:
+    nodes: np.ndarray       # (N_ROWS + 2*MARGIN, N_COLS + 2*MARGIN, 2) stage-0 canonical px of every node
+    inliers: np.ndarray     # (N,) bool over the input points
+    rms_px: float           # RMS residual of the inliers, canonical px
+    n_points: int           # inliers used by the final fit
+
+
+def _poly_basis(ij: np.ndarray, degree: int) -> np.ndarray:
+    u = ij[:, 0] / (N_COLS - 1) * 2 - 1        # scaled to [-1, 1] for conditioning
+    v = ij[:, 1] / (N_ROWS - 1) * 2 - 1
+    return np.stack([u ** a * v ** b for a in range(degree + 1) for b in range(degree + 1 - a)], -1)
+
+
+def _fit_predict(ij, res, query, method: str, smoothing: float, degree: int, neighbors: int | None):
+    if method == "tps":
+        f = RBFInterpolator(ij, res, kernel="thin_plate_spline", smoothing=smoothing,
+                            neighbors=None if neighbors is None or neighbors >= len(ij) else neighbors)
+        return f(query)
+    if method == "poly":
+        coef, *_ = np.linalg.lstsq(_poly_basis(ij, degree), res, rcond=None)
+        return _poly_basis(query, degree) @ coef
+    raise ValueError(f"unknown surface method {method!r}: use 'tps' or 'poly'")
+
+
+def fit_surface(ij: np.ndarray, xy: np.ndarray, method: str = "tps", smoothing: float = 1.0, degree: int = 4,
+                neighbors: int | None = None, reject_px: float = 4.0, iterations: int = 3) -> LatticeFit:
+    """ij (N, 2) lattice indices, xy (N, 2) their stage-0 canonical px (scale 1).  Points whose residual exceeds
+    ``max(reject_px, 4 x robust sigma)`` are dropped and the fit repeated, at most ``iterations`` times."""
+    ij = np.asarray(ij, dtype=np.float64)
+    res = np.asarray(xy, dtype=np.float64) - to_canonical(ij)
+    keep = np.ones(len(ij), bool)
+    for _ in range(iterations):
+        fit = _fit_predict(ij[keep], res[keep], ij, method, smoothing, degree, neighbors)
+        err = np.linalg.norm(fit - res, axis=1)
+        sigma = 1.4826 * np.median(err[keep])
+        new = err <= max(reject_px, 4 * sigma)
+        if new.sum() < 3 or np.array_equal(new, keep):
+            break
+        keep = new
+    nodes = node_grid(MARGIN)
+    flat = nodes.reshape(-1, 2)
+    out = to_canonical(flat) + _fit_predict(ij[keep], res[keep], flat, method, smoothing, degree, neighbors)
+    final = _fit_predict(ij[keep], res[keep], ij[keep], method, smoothing, degree, neighbors)
+    rms = float(np.sqrt(np.mean(np.sum((final - res[keep]) ** 2, 1))))
+    return LatticeFit(out.reshape(nodes.shape), keep, rms, int(keep.sum()))
+
+
+def identity_fit() -> LatticeFit:
+    """The ideal lattice: with it the rectification is the stage-0 homography alone (the fallback)."""
+    nodes = node_grid(MARGIN)
+    return LatticeFit(to_canonical(nodes.reshape(-1, 2)).reshape(nodes.shape), np.zeros(0, bool), 0.0, 0)

@@ -1,0 +1,94 @@
+"""Stage 1's face to the shared training loop (see engine/stages.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from data.competition import Competition
+from engine import dist
+from engine.data import split_images
+from engine.loop import to_device
+from stage1_rectify.dataset import LatticeDataset, build_cache
+from stage1_rectify.metric import image_errors, summarize
+from stage1_rectify.model import LatticeNet
+from stage1_rectify.rectify import FitParams, fit_from_outputs
+from stage1_rectify.targets import IGNORE
+
+MONITOR_MODE = "min"
+
+
+def build_model(cfg) -> torch.nn.Module:
+    m = cfg.model
+    return LatticeNet(m.encoder, bool(m.pretrained), m.get("weights_path"), m.get("decoder_channels"))
+
+
+def _jobs(root: Path, paths: list[Path]) -> list[tuple[Path, Path, int]]:
+    comp = Competition(root)
+    recs = [comp.record(Path(p).stem.rsplit("-", 1)[0]) for p in paths]
+    return [(Path(p), r.csv, r.fs) for p, r in zip(paths, recs)]
+
+
+def build_datasets(cfg):
+    train, val = split_images(cfg)
+    m, root = cfg.model, Path(cfg.data.dir)
+    cache = Path(cfg.data.get("cache_dir") or root / f".cache_stage1_{m.cache_size}")
+    jobs_t, jobs_v = _jobs(root, train), _jobs(root, val)
+    if dist.is_main():
+        build_cache(jobs_t + jobs_v, cache, int(m.cache_size), bool(cfg.trainer.progress))
+    dist.barrier()
+    items_t = build_cache(jobs_t, cache, int(m.cache_size), False)   # now only looks the files up
+    items_v = build_cache(jobs_v, cache, int(m.cache_size), False)
+    kw = dict(input_size=int(m.input_size), sigma=float(m.sigma), jitter_mm=float(m.jitter_mm), seed=int(cfg.seed))
+    return (LatticeDataset(items_t, train=True, crop=m.get("crop"), strength=float(cfg.augment.strength), **kw),
+            LatticeDataset(items_v, train=False, **kw))
+
+
+def loss(batch: dict, out: dict, cfg):
+    m = cfg.model
+    pos_weight = torch.tensor(float(m.pos_weight), device=out["heatmap"].device)
+    hm = F.binary_cross_entropy_with_logits(out["heatmap"].float(), batch["heatmap"], pos_weight=pos_weight)
+    col = F.cross_entropy(out["col"].float(), batch["col"], ignore_index=IGNORE)
+    row = F.cross_entropy(out["row"].float(), batch["row"], ignore_index=IGNORE)
+    total = hm + float(m.index_weight) * (col + row)
+    return total, {"heatmap": hm.detach(), "col": col.detach(), "row": row.detach()}
+
+
+@torch.no_grad()
+def validate(model, loader, cfg, device) -> dict:
+    params = FitParams.from_cfg(cfg.model)
+    k = loader.dataset.k
+    rows, losses = [], []
+    for batch in loader:
+        b = to_device(batch, device)
+        out = model(b)
+        losses.append(float(loss(b, out, cfg)[0]))
+        heat = torch.sigmoid(out["heatmap"].float()).cpu().numpy()
+        col, row = out["col"].float().cpu().numpy(), out["row"].float().cpu().numpy()
+        for j in range(len(heat)):
+            fit, fallback, found = fit_from_outputs(heat[j], col[j], row[j], k, params)
+            err = image_errors(fit, batch["H"][j].numpy(), float(batch["scale"][j]), batch["trace_canon"][j].numpy(),
+                               batch["trace_px"][j].numpy(), batch["trace_jac"][j].numpy())
+            rows.append({"type": batch["type"][j], "errors": err, "fallback": fallback, "points": fit.n_points,
+                         "found": found})
+    overall, per_type = summarize(rows)
+    res = {"loss": float(np.mean(losses)), **{k_: v for k_, v in overall.items() if k_ != "n"}}
+    for t, r in per_type.iterrows():
+        res |= {f"{t}/{name}": r[name] for name in ("rect_median_mm", "rect_p95_mm", "fallback_rate", "points")}
+    return res
+
+
+@torch.no_grad()
+def preview(model, ds: LatticeDataset, cfg, device, n: int = 2) -> list[np.ndarray]:
+    """Validation pages with the predicted intersection heatmap in red, for the run logger."""
+    out = []
+    for i in range(min(n, len(ds))):
+        item = ds[i]
+        batch = {"image": item["image"][None].to(device), "coords": item["coords"][None].to(device)}
+        heat = torch.sigmoid(model(batch)["heatmap"].float())[0].cpu().numpy()
+        img = item["image"].permute(1, 2, 0).numpy()[..., ::-1].astype(np.float32)
+        img[..., 2] = np.maximum(img[..., 2], heat * 255)
+        out.append(img.astype(np.uint8))
+    return out
