@@ -100,6 +100,12 @@ def cache_item(image_path: Path, signals_csv: Path, fs: int, cache_dir: Path, si
     return out
 
 
+def source_image(root: Path, item: Path) -> Path:
+    """The raw image a cache item was made from ({stem}-{key}.npz, stem = {record}-{type})."""
+    stem = item.name.rsplit("-", 1)[0]
+    return Path(root) / "train" / stem.rsplit("-", 1)[0] / f"{stem}.png"
+
+
 def build_cache(jobs: list[tuple[Path, Path, int]], cache_dir: Path, size: int, progress: bool = True) -> list[Path]:
     """jobs: (image, signals csv, fs).  An unreadable image or label is reported and left out, not fatal."""
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -136,8 +142,10 @@ class LatticeDataset(Dataset):
     fixed (per index) jitter, plus what the metric needs."""
 
     def __init__(self, items: list[Path], input_size: int, sigma: float, train: bool, crop: int | None = None,
-                 jitter_mm: float = 2.0, seed: int = 0, strength: float = 1.0):
+                 jitter_mm: float = 2.0, seed: int = 0, strength: float = 1.0,
+                 homographies: list[np.ndarray] | None = None):
         self.items, self.sigma, self.train, self.jitter_mm, self.seed = list(items), sigma, train, jitter_mm, seed
+        self.homographies = homographies     # real stage-0 results (raw px -> page) instead of the jittered truth
         self.k, self.size = page_input_size(input_size)
         self.crop = crop if train and crop and crop < min(self.size) else None
         self.aug = photometric(strength) if train and strength > 0 else None
@@ -155,7 +163,8 @@ class LatticeDataset(Dataset):
         ss = [self.seed, self.epoch, i] if self.train else [self.seed, 10 ** 6, i]
         rng = np.random.default_rng(np.random.SeedSequence(ss))
         s = float(d["scale"])
-        H = corner_jitter(rng, self.jitter_mm) @ d["H"] @ np.diag([1 / s, 1 / s, 1.0])  # cached px -> stage-0 page
+        H = self.homographies[i] if self.homographies is not None else corner_jitter(rng, self.jitter_mm) @ d["H"]
+        H = H @ np.diag([1 / s, 1 / s, 1.0])                                            # cached px -> stage-0 page
         size, offset = self.size, (0, 0)
         if self.crop:
             size = (self.crop, self.crop)

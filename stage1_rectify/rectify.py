@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from stage1_rectify.decode import lattice_points
@@ -14,14 +15,15 @@ from stage1_rectify.warp import dense_map, remap
 @dataclass
 class FitParams:
     method: str = "tps"            # surface: tps | poly
-    smoothing: float = 1.0         # tps smoothing (0 = interpolate every point)
+    smoothing: float = 10.0        # tps smoothing (0 = interpolate every point, no outlier can show)
     degree: int = 4                # poly degree
     reject_px: float = 8.0         # outlier residual floor, canonical px (7.9 px = 1 mm)
     min_points: int = 100          # fewer inlier lattice points -> fallback
     min_coverage: float = 0.5      # fraction of lattice columns and of rows that must hold a point
     max_rms_px: float = 8.0        # a fit that explains its inliers worse than this -> fallback
     min_prob: float = 0.3          # heatmap peak threshold
-    radius: int = 1                # weighted-average window radius, input px
+    radius: int = 2                # weighted-average window radius, input px
+    power: float = 4.0             # weights = heatmap ** power (see stage1_rectify.decode)
     index_from: str = "classes"    # classes | position (nearest node on the stage-0 page)
 
     @classmethod
@@ -42,11 +44,12 @@ def fit_lattice(ij: np.ndarray, xy: np.ndarray, p: FitParams) -> tuple[LatticeFi
 
 
 def fit_from_outputs(heat: np.ndarray, col: np.ndarray, row: np.ndarray, px_per_canon: float,
-                     p: FitParams) -> tuple[LatticeFit, bool, int]:
-    """One image's heatmap probabilities and line-index logits -> (fit, fallback, lattice points detected)."""
-    ij, xy, _ = lattice_points(heat, col, row, px_per_canon, p.min_prob, p.radius, p.index_from)
+                     p: FitParams) -> tuple[LatticeFit, bool, np.ndarray]:
+    """One image's heatmap probabilities and line-index logits -> (fit, fallback, detected lattice points as
+    (N, 2) stage-0 page px, in the order of ``fit.inliers``)."""
+    ij, xy, _ = lattice_points(heat, col, row, px_per_canon, p.min_prob, p.radius, p.power, p.index_from)
     fit, fallback = fit_lattice(ij, xy, p)
-    return fit, fallback, len(ij)
+    return fit, fallback, xy
 
 
 @dataclass
@@ -57,8 +60,13 @@ class Rectification:
     fit: LatticeFit
     fallback: bool            # True: the lattice was not usable and the stage-0 homography alone was used
     k: float
+    points: np.ndarray | None = None   # detected lattice points, raw px (inliers: fit.inliers, unless fallback)
 
 
-def rectify_image(raw: np.ndarray, H: np.ndarray, fit: LatticeFit, fallback: bool, k: float = 1.0) -> Rectification:
+def rectify_image(raw: np.ndarray, H: np.ndarray, fit: LatticeFit, fallback: bool, k: float = 1.0,
+                  points: np.ndarray | None = None) -> Rectification:
+    """points: detected lattice points on the stage-0 page, carried to raw px for plots."""
     map_x, map_y = dense_map(fit, H, k)
-    return Rectification(remap(raw, map_x, map_y), map_x, map_y, fit, fallback, k)
+    if points is not None and len(points):
+        points = cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float64), np.linalg.inv(H)).reshape(-1, 2)
+    return Rectification(remap(raw, map_x, map_y), map_x, map_y, fit, fallback, k, points)

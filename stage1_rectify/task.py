@@ -72,7 +72,7 @@ def validate(model, loader, cfg, device) -> dict:
             err = image_errors(fit, batch["H"][j].numpy(), float(batch["scale"][j]), batch["trace_canon"][j].numpy(),
                                batch["trace_px"][j].numpy(), batch["trace_jac"][j].numpy())
             rows.append({"type": batch["type"][j], "errors": err, "fallback": fallback, "points": fit.n_points,
-                         "found": found})
+                         "found": len(found)})
     overall, per_type = summarize(rows)
     res = {"loss": float(np.mean(losses)), **{k_: v for k_, v in overall.items() if k_ != "n"}}
     for t, r in per_type.iterrows():
