@@ -89,9 +89,16 @@ def px_to_mm(px, k: float = 1.0):
     return np.asarray(px) / (PX_PER_MM * k)
 
 
-def page_size(k: float = 1.0) -> tuple[int, int]:
-    """(width, height) in pixels of the canonical page at scale k."""
-    return int(round(PAGE_W * k)), int(round(PAGE_H * k))
+def page_size(k: float | tuple[float, float] = 1.0) -> tuple[int, int]:
+    """(width, height) in pixels of the canonical page at scale k, or at (kx, ky) for pages stretched in time
+    (k = (2, 1) gives the 4400 x 1700 pages some top solutions segment)."""
+    kx, ky = scales(k)
+    return int(round(PAGE_W * kx)), int(round(PAGE_H * ky))
+
+
+def scales(k: float | tuple[float, float]) -> tuple[float, float]:
+    """(kx, ky) of a scale given as one number or a pair."""
+    return (float(k), float(k)) if np.isscalar(k) else (float(k[0]), float(k[1]))
 
 
 def time_to_x(t, k: float = 1.0):

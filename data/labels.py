@@ -78,9 +78,9 @@ class PageLabel:
                    doc["recipe"])
 
     # ---- geometry --------------------------------------------------------------------------------------------
-    def canon_to_image(self, pts: np.ndarray, k: float = 1.0) -> np.ndarray:
-        """Canonical page px (at scale k) -> image px, bilinear in the dense map."""
-        p = np.asarray(pts, dtype=np.float64).reshape(-1, 2) / (k * MAP_STRIDE)
+    def canon_to_image(self, pts: np.ndarray, k: float | tuple[float, float] = 1.0) -> np.ndarray:
+        """Canonical page px (at scale k or (kx, ky)) -> image px, bilinear in the dense map."""
+        p = np.asarray(pts, dtype=np.float64).reshape(-1, 2) / (np.array(G.scales(k)) * MAP_STRIDE)
         coords = [p[:, 1], p[:, 0]]
         return np.stack([map_coordinates(self.map_xy[..., c], coords, order=1, mode="nearest")
                          for c in range(2)], -1)
@@ -93,8 +93,8 @@ class PageLabel:
         return np.stack([griddata(src, g.ravel().astype(np.float64), np.asarray(pts, np.float64), "linear")
                          for g in (gx, gy)], -1)
 
-    def rectify(self, img: np.ndarray, k: float = 1.0) -> np.ndarray:
-        """Warp the image to the canonical page at scale k with one remap (ground-truth rectification)."""
+    def rectify(self, img: np.ndarray, k: float | tuple[float, float] = 1.0) -> np.ndarray:
+        """Warp the image to the canonical page at scale k or (kx, ky) with one remap (ground-truth rectification)."""
         w, h = G.page_size(k)
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         m = self.canon_to_image(np.stack([xs.ravel(), ys.ravel()], -1), k).astype(np.float32)

@@ -33,10 +33,11 @@ def network_input(raw: np.ndarray, H: np.ndarray, input_size: int, cache_size: i
 
 
 @torch.no_grad()
-def predict(model, model_cfg: dict, images: list[np.ndarray], homographies: list[np.ndarray | None], k: float = 1.0,
+def predict(model, model_cfg: dict, images: list[np.ndarray], homographies: list[np.ndarray | None], k: float | tuple[float, float] = 1.0,
             device=None, batch_size: int = 4, params: FitParams | None = None) -> list[Rectification]:
     """BGR (or grey) raw images and their stage-0 homographies (raw px -> canonical page; None where stage 0
-    failed, which is flagged as a fallback).  Each image is warped once to the rectified page at scale k."""
+    failed, which is flagged as a fallback).  Each image is warped once to the rectified page at scale k
+    (or (kx, ky): (2, 1) gives 4400 x 1700)."""
     device = device or next(model.parameters()).device
     model.eval()
     params = params or FitParams.from_cfg(model_cfg)

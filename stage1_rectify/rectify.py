@@ -59,11 +59,11 @@ class Rectification:
     map_y: np.ndarray
     fit: LatticeFit
     fallback: bool            # True: the lattice was not usable and the stage-0 homography alone was used
-    k: float
+    k: float | tuple[float, float]
     points: np.ndarray | None = None   # detected lattice points, raw px (inliers: fit.inliers, unless fallback)
 
 
-def rectify_image(raw: np.ndarray, H: np.ndarray, fit: LatticeFit, fallback: bool, k: float = 1.0,
+def rectify_image(raw: np.ndarray, H: np.ndarray, fit: LatticeFit, fallback: bool, k: float | tuple = 1.0,
                   points: np.ndarray | None = None) -> Rectification:
     """points: detected lattice points on the stage-0 page, carried to raw px for plots."""
     map_x, map_y = dense_map(fit, H, k)

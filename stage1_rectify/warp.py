@@ -33,11 +33,13 @@ def canonical_to_raw(fit: LatticeFit, H: np.ndarray, canon: np.ndarray) -> np.nd
     return _to_raw(stage0, H).reshape(np.shape(canon))
 
 
-def dense_map(fit: LatticeFit, H: np.ndarray, k: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(map_x, map_y) float32 of the rectified page at scale k: raw px of every rectified pixel."""
+def dense_map(fit: LatticeFit, H: np.ndarray, k: float | tuple[float, float] = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(map_x, map_y) float32 of the rectified page at scale k (or (kx, ky), e.g. (2, 1) for 4400 x 1700): raw px
+    of every rectified pixel."""
     w, h = G.page_size(k)
-    u = to_lattice(np.stack([np.arange(w) / k, np.zeros(w)], -1))[:, 0]    # separable: one u per column,
-    v = to_lattice(np.stack([np.zeros(h), np.arange(h) / k], -1))[:, 1]    # one v per row
+    kx, ky = G.scales(k)
+    u = to_lattice(np.stack([np.arange(w) / kx, np.zeros(w)], -1))[:, 0]   # separable: one u per column,
+    v = to_lattice(np.stack([np.zeros(h), np.arange(h) / ky], -1))[:, 1]   # one v per row
     stage0 = np.stack([s(v, u) for s in _splines(fit)], -1)                # (h, w, 2)
     raw = _to_raw(stage0, H).astype(np.float32)
     return raw[..., 0], raw[..., 1]

@@ -64,6 +64,9 @@ def test_dense_map_and_point_map_agree_and_compose_the_homography():
     for x, y in [(10, 10), (500, 400), (1099, 849)]:
         np.testing.assert_allclose([mx[y, x], my[y, x]], canonical_to_raw(fit, H, np.array([x / k, y / k])),
                                    atol=1e-2)
+    wide_x, wide_y = dense_map(fit, H, (2.0, 1.0))                                # 4400 x 1700, stretched in time
+    assert wide_x.shape == (1700, 4400)
+    np.testing.assert_allclose([wide_x[800, 2000], wide_y[800, 2000]], [mx[400, 500], my[400, 500]], atol=1e-2)
 
 
 def test_targets_mark_nodes_and_line_indices():
