@@ -4,7 +4,10 @@ Position: the weighted average of the pixels around each local maximum (a window
 sub-pixel information the integer argmax throws away.  The weights are the heatmap raised to ``power``: a plain
 average over a window no wider than the Gaussian is pulled towards the window's centre (by 70 % of the offset
 at sigma 1.5, radius 1); the power narrows the Gaussian and the bias falls below 0.01 px (tests/test_stage1.py).  Index: the line-index classes averaged over the
-same window, or (``index_from="position"``) simply the nearest node of the stage-0 page, for ablation.
+same window (``classes``); the nearest node of the stage-0 page (``position``), right wherever stage 0 is off by
+less than half a node (2.5 mm); or (``vote``, the default) the nearest node shifted by the one whole-node offset
+(di, dj) in [-2, 2]^2 that the class logits of all points, summed, prefer: a weak class head still decides a
+global off-by-one reliably, and one that knows nothing leaves the offset at 0.
 """
 from __future__ import annotations
 
@@ -25,6 +28,18 @@ def _window_sum(a: np.ndarray, y: np.ndarray, x: np.ndarray, radius: int) -> np.
     return out
 
 
+def _log_softmax(a: np.ndarray) -> np.ndarray:
+    a = a - a.max(0, keepdims=True)
+    return a - np.log(np.exp(a).sum(0, keepdims=True))
+
+
+def _vote(logp: np.ndarray, near: np.ndarray, reach: int = 2) -> int:
+    """The whole-node shift d in [-reach, reach] maximising sum over points of logp[near + d] (0 on ties)."""
+    n = logp.shape[0]
+    scores = {d: logp[np.clip(near + d, 0, n - 1), np.arange(len(near))].sum() for d in range(-reach, reach + 1)}
+    return max(scores, key=lambda d: (scores[d], -abs(d)))
+
+
 def peaks(heat: np.ndarray, min_prob: float = 0.3, radius: int = 2, power: float = 4.0):
     """Local maxima of a (H, W) heatmap refined by the weighted average of their window: ((N, 2) x, y; (N,) peak)."""
     H, W = heat.shape
@@ -38,19 +53,21 @@ def peaks(heat: np.ndarray, min_prob: float = 0.3, radius: int = 2, power: float
 
 def lattice_points(heat: np.ndarray, col_logits: np.ndarray | None, row_logits: np.ndarray | None,
                    px_per_canon: float, min_prob: float = 0.3, radius: int = 2, power: float = 4.0,
-                   index_from: str = "classes"):
+                   index_from: str = "vote"):
     """heat (H, W) probabilities, col/row logits (C, H, W) -> (ij (N, 2) int, xy (N, 2) stage-0 canonical px,
     confidence (N,)).  One point per node: where two peaks claim the same node the stronger is kept."""
     pts, conf = peaks(heat, min_prob, radius, power)
     xy = pts / px_per_canon
-    if index_from == "position" or col_logits is None:
-        ij = np.round(to_lattice(xy)).astype(np.int64)
-    elif index_from == "classes":
+    if index_from not in ("classes", "position", "vote"):
+        raise ValueError(f"index_from must be 'vote', 'classes' or 'position', got {index_from!r}")
+    ij = np.round(to_lattice(xy)).astype(np.int64)
+    if index_from != "position" and col_logits is not None and len(pts):
         yi, xi = np.round(pts[:, 1]).astype(int), np.round(pts[:, 0]).astype(int)
-        ij = np.stack([_window_sum(col_logits, yi, xi, radius).argmax(0),
-                       _window_sum(row_logits, yi, xi, radius).argmax(0)], -1).astype(np.int64)
-    else:
-        raise ValueError(f"index_from must be 'classes' or 'position', got {index_from!r}")
+        logp = [_log_softmax(_window_sum(a, yi, xi, radius)) for a in (col_logits, row_logits)]   # (C, N)
+        if index_from == "classes":
+            ij = np.stack([lp.argmax(0) for lp in logp], -1).astype(np.int64)
+        else:
+            ij = ij + [_vote(lp, ij[:, a]) for a, lp in enumerate(logp)]
     ok = (ij[:, 0] >= 0) & (ij[:, 0] < N_COLS) & (ij[:, 1] >= 0) & (ij[:, 1] < N_ROWS)
     ok &= np.all((xy > -SPACING / 2) & (xy < np.array([G.PAGE_W, G.PAGE_H]) + SPACING / 2), 1)  # not in the padding
     ij, xy, conf = ij[ok], xy[ok], conf[ok]

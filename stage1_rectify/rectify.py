@@ -24,7 +24,7 @@ class FitParams:
     min_prob: float = 0.3          # heatmap peak threshold
     radius: int = 2                # weighted-average window radius, input px
     power: float = 4.0             # weights = heatmap ** power (see stage1_rectify.decode)
-    index_from: str = "classes"    # classes | position (nearest node on the stage-0 page)
+    index_from: str = "vote"       # vote | classes | position (see stage1_rectify.decode)
 
     @classmethod
     def from_cfg(cls, m) -> "FitParams":

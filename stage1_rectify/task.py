@@ -68,11 +68,10 @@ def validate(model, loader, cfg, device) -> dict:
         heat = torch.sigmoid(out["heatmap"].float()).cpu().numpy()
         col, row = out["col"].float().cpu().numpy(), out["row"].float().cpu().numpy()
         for j in range(len(heat)):
-            fit, fallback, found = fit_from_outputs(heat[j], col[j], row[j], k, params)
+            fit, fallback, _ = fit_from_outputs(heat[j], col[j], row[j], k, params)
             err = image_errors(fit, batch["H"][j].numpy(), float(batch["scale"][j]), batch["trace_canon"][j].numpy(),
                                batch["trace_px"][j].numpy(), batch["trace_jac"][j].numpy())
-            rows.append({"type": batch["type"][j], "errors": err, "fallback": fallback, "points": fit.n_points,
-                         "found": len(found)})
+            rows.append({"type": batch["type"][j], "errors": err, "fallback": fallback, "points": fit.n_points})
     overall, per_type = summarize(rows)
     res = {"loss": float(np.mean(losses)), **{k_: v for k_, v in overall.items() if k_ != "n"}}
     for t, r in per_type.iterrows():

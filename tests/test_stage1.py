@@ -209,3 +209,30 @@ def test_predict_rectifies_raw_images_once_and_flags_missing_homographies():
     expected = cv2.resize(page, (1100, 850), interpolation=cv2.INTER_AREA)
     assert np.abs(good.page[20:-20, 20:-20].astype(int) - expected[20:-20, 20:-20]).mean() < 12
     assert good.points.shape[1] == 2 and np.all(good.points.max(0) < [1660, 1285])   # detections in raw px
+
+
+@pytest.mark.parametrize("index_from, expect_ok", [("vote", True), ("classes", True), ("position", False)])
+def test_line_indices_survive_a_stage0_error_beyond_half_a_node(index_from, expect_ok):
+    """Stage 0 off by 1.3 nodes (6.5 mm) right and 1.2 up: the nearest node is the wrong one; the class logits
+    (perfect here) put every point on its own node, directly or through the global vote."""
+    k = 0.25
+    w, h = G.page_size(k)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    shift = np.array([1.3, -1.2]) * SPACING
+    canon = np.stack([xs / k, ys / k], -1) + shift                                  # what each page pixel shows
+    canon[(canon[..., 0] < 0) | (canon[..., 0] > G.PAGE_W) | (canon[..., 1] < 0) | (canon[..., 1] > G.PAGE_H)] = np.nan
+    heat, col, row = _perfect_outputs(canon, k)
+    fit, fallback, _ = fit_from_outputs(heat, col, row, k, FitParams(index_from=index_from))
+    q = np.random.default_rng(2).uniform([400, 300], [1800, 1400], (300, 2))
+    err_mm = np.linalg.norm(canonical_to_raw(fit, np.eye(3), q) - (q - shift), axis=1) / G.PX_PER_MM
+    assert not fallback and (np.median(err_mm) < 0.2) == expect_ok
+
+
+def test_vote_keeps_the_nearest_node_when_the_classes_know_nothing():
+    k = 0.25
+    w, h = G.page_size(k)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    heat, col, row = _perfect_outputs(np.stack([xs / k, ys / k], -1), k)
+    ij_vote, _, _ = lattice_points(heat, np.zeros_like(col), np.zeros_like(row), k, index_from="vote")
+    ij_pos, _, _ = lattice_points(heat, None, None, k, index_from="position")
+    np.testing.assert_array_equal(ij_vote, ij_pos)
