@@ -202,8 +202,9 @@ def test_predict_rectifies_raw_images_once_and_flags_missing_homographies():
     raw = cv2.resize(page, (1650, 1275), interpolation=cv2.INTER_AREA)     # seen at scale 0.75
     H = np.diag([1 / 0.75, 1 / 0.75, 1.0])
     cfg = {"input_size": 550, "cache_size": 1100}
-    good, missing = predict(_OracleNet(), cfg, [raw, raw], [H, None], k=0.5, batch_size=2)
+    good, missing, grey = predict(_OracleNet(), cfg, [raw, raw, raw[..., 1]], [H, None, H], k=0.5, batch_size=2)
     assert not good.fallback and good.fit.n_points > 2000 and missing.fallback
+    assert not grey.fallback and grey.page.shape == (850, 1100)                    # B/W scans are 2-D
     assert good.page.shape == (850, 1100, 3) and good.map_x.shape == (850, 1100)
     np.testing.assert_allclose(good.map_x[400, 600], 600 / 0.5 * 0.75, atol=0.2)   # canonical -> raw px
     expected = cv2.resize(page, (1100, 850), interpolation=cv2.INTER_AREA)
