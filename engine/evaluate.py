@@ -20,8 +20,8 @@ from engine.stages import get_task
 
 def evaluate(checkpoint: str, overrides: list[str] | None = None, device: str = "cpu", prepare_val=None) -> dict:
     """``prepare_val(val_dataset, cfg)`` may adjust the validation set first (stage 1: real stage-0 results)."""
-    model, config = load_model(checkpoint)
-    cfg = OmegaConf.merge(OmegaConf.create(config), OmegaConf.from_dotlist(overrides or []))
+    model, config = load_model(checkpoint, overrides=overrides)
+    cfg = OmegaConf.create(config)
     task = get_task(int(cfg.stage.id))
     _, val = task.build_datasets(cfg)
     if prepare_val is not None:

@@ -1,6 +1,6 @@
 """How stages 0 + 1 trained on data.synth rectify ECG-Image-Kit renders: ../shared/eik_dev, per type.
 
-    python scripts/eval_stage1_eik.py STAGE1_CKPT STAGE0_CKPT [data_dir=../shared/eik_dev] [tta=true]
+    python scripts/eval_stage1_eik.py STAGE1_CKPT STAGE0_CKPT [data_dir=../shared/eik_dev] [tta=true] [model.KEY=VALUE]
 
 Ground truth: ECG-Image-Kit's JSON gives the plotted pixel of every sample on its page (2200 x 1700); the image
 shows that page through a known transform T (identity for 0001/0015, a resize for 0004, the recorded homography for
@@ -59,9 +59,9 @@ def errors_mm(fit, H, T, c) -> np.ndarray:
 def main() -> None:
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
-    opts = dict(a.split("=", 1) for a in sys.argv[3:])
+    opts = dict(a.split("=", 1) for a in sys.argv[3:] if not a.startswith("model."))
     root = Path(opts.get("data_dir", Path(__file__).resolve().parents[2] / "shared" / "eik_dev"))
-    m1, c1 = load_model(sys.argv[1])
+    m1, c1 = load_model(sys.argv[1], overrides=[a for a in sys.argv[3:] if a.startswith("model.")])
     m0, c0 = load_model(sys.argv[2])
     tta = opts.get("tta", "true").lower() == "true"
     rows = []

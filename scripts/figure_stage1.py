@@ -3,7 +3,7 @@ the page rectified by the stage-0 homography alone and by the lattice warp, with
 both (where the paper's grid and the drawn one coincide, the page is where the geometry says).
 
     python scripts/figure_stage1.py STAGE1_CKPT IMAGE [stage0=STAGE0_CKPT] [out=docs/stage1_rectify.jpg]
-        [zoom=x0,y0,x1,y1 in canonical mm]
+        [zoom=x0,y0,x1,y1 in canonical mm] [model.KEY=VALUE ...  decoding overrides, e.g. model.index_from=position]
 
 Without stage0 the stage-0 homography comes from the image's label (lead-name keypoints), as in the tests.
 """
@@ -53,7 +53,7 @@ def _fit_width(img, w):
     return cv2.resize(img, (w, int(round(img.shape[0] * w / img.shape[1]))), interpolation=cv2.INTER_AREA)
 
 
-def figure(stage1_ckpt, image_path, stage0_ckpt=None, zoom_mm=(215, 160, 272, 203)) -> np.ndarray:
+def figure(stage1_ckpt, image_path, stage0_ckpt=None, zoom_mm=(215, 160, 272, 203), overrides=()) -> np.ndarray:
     raw = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
     if stage0_ckpt:
         from stage0_keypoints.predict import predict as predict0
@@ -63,7 +63,7 @@ def figure(stage1_ckpt, image_path, stage0_ckpt=None, zoom_mm=(215, 160, 272, 20
         label = PageLabel.load(label_path(image_path))
         canon = np.stack([G.lead_label_centre(s) for s in G.lead_slots()])
         H, _ = cv2.findHomography(label.keypoints.astype(np.float32), canon.astype(np.float32), 0)
-    model, cfg = load_model(stage1_ckpt)
+    model, cfg = load_model(stage1_ckpt, overrides=overrides)
     rect = predict(model, cfg["model"], [raw], [H], k=K_ZOOM)[0]
     plain = rectify_image(raw, H, identity_fit(), True, K_ZOOM)
 
@@ -91,11 +91,12 @@ def figure(stage1_ckpt, image_path, stage0_ckpt=None, zoom_mm=(215, 160, 272, 20
 def main(argv):
     if len(argv) < 2:
         raise SystemExit(__doc__)
-    opts = dict(a.split("=", 1) for a in argv[2:])
+    opts = dict(a.split("=", 1) for a in argv[2:] if not a.startswith("model."))
+    overrides = [a for a in argv[2:] if a.startswith("model.")]
     zoom = tuple(float(v) for v in opts["zoom"].split(",")) if "zoom" in opts else (215, 160, 272, 203)
     out = Path(opts.get("out", "docs/stage1_rectify.jpg"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), figure(argv[0], argv[1], opts.get("stage0"), zoom), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    cv2.imwrite(str(out), figure(argv[0], argv[1], opts.get("stage0"), zoom, overrides), [cv2.IMWRITE_JPEG_QUALITY, 88])
     print(out)
 
 

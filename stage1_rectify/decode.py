@@ -6,8 +6,8 @@ average over a window no wider than the Gaussian is pulled towards the window's 
 at sigma 1.5, radius 1); the power narrows the Gaussian and the bias falls below 0.01 px (tests/test_stage1.py).  Index: the line-index classes averaged over the
 same window (``classes``); the nearest node of the stage-0 page (``position``), right wherever stage 0 is off by
 less than half a node (2.5 mm); or (``vote``, the default) the nearest node shifted by the one whole-node offset
-(di, dj) in [-2, 2]^2 that the class logits of all points, summed, prefer: a weak class head still decides a
-global off-by-one reliably, and one that knows nothing leaves the offset at 0.
+per axis in [-2, 2] on which the majority of the points' class argmaxes agree: a class head that is right about
+most points fixes a global off-by-one of stage 0, and one that is not leaves the nearest nodes alone.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from scipy.ndimage import maximum_filter
 
 from data import geometry as G
 from stage1_rectify.lattice import N_COLS, N_ROWS, SPACING, to_lattice
+from stage1_rectify.surface import one_per_node
 
 
 def _window_sum(a: np.ndarray, y: np.ndarray, x: np.ndarray, radius: int) -> np.ndarray:
@@ -28,16 +29,15 @@ def _window_sum(a: np.ndarray, y: np.ndarray, x: np.ndarray, radius: int) -> np.
     return out
 
 
-def _log_softmax(a: np.ndarray) -> np.ndarray:
-    a = a - a.max(0, keepdims=True)
-    return a - np.log(np.exp(a).sum(0, keepdims=True))
-
-
-def _vote(logp: np.ndarray, near: np.ndarray, reach: int = 2) -> int:
-    """The whole-node shift d in [-reach, reach] maximising sum over points of logp[near + d] (0 on ties)."""
-    n = logp.shape[0]
-    scores = {d: logp[np.clip(near + d, 0, n - 1), np.arange(len(near))].sum() for d in range(-reach, reach + 1)}
-    return max(scores, key=lambda d: (scores[d], -abs(d)))
+def _vote(logits: np.ndarray, near: np.ndarray, reach: int = 2, min_agree: float = 0.5) -> int:
+    """The whole-node shift d in [-reach, reach] on which most points' own class argmax agrees (argmax = near + d),
+    if at least ``min_agree`` of them do; else 0.  Counting agreeing argmaxes rather than summing log-probabilities
+    keeps a poorly calibrated head from moving the page: on the CPU model the summed vote shifted good pages by a
+    node (median error 5 mm instead of 0.1)."""
+    d = np.argmax(logits, 0) - near
+    counts = np.array([(d == s).sum() for s in range(-reach, reach + 1)])
+    best = int(np.argmax(counts)) - reach
+    return best if counts.max() >= min_agree * len(near) else 0
 
 
 def peaks(heat: np.ndarray, min_prob: float = 0.3, radius: int = 2, power: float = 4.0):
@@ -63,15 +63,11 @@ def lattice_points(heat: np.ndarray, col_logits: np.ndarray | None, row_logits: 
     ij = np.round(to_lattice(xy)).astype(np.int64)
     if index_from != "position" and col_logits is not None and len(pts):
         yi, xi = np.round(pts[:, 1]).astype(int), np.round(pts[:, 0]).astype(int)
-        logp = [_log_softmax(_window_sum(a, yi, xi, radius)) for a in (col_logits, row_logits)]   # (C, N)
+        logits = [_window_sum(a, yi, xi, radius) for a in (col_logits, row_logits)]    # (C, N) per axis
         if index_from == "classes":
-            ij = np.stack([lp.argmax(0) for lp in logp], -1).astype(np.int64)
+            ij = np.stack([lg.argmax(0) for lg in logits], -1).astype(np.int64)
         else:
-            ij = ij + [_vote(lp, ij[:, a]) for a, lp in enumerate(logp)]
+            ij = ij + [_vote(lg, ij[:, a]) for a, lg in enumerate(logits)]
     ok = (ij[:, 0] >= 0) & (ij[:, 0] < N_COLS) & (ij[:, 1] >= 0) & (ij[:, 1] < N_ROWS)
     ok &= np.all((xy > -SPACING / 2) & (xy < np.array([G.PAGE_W, G.PAGE_H]) + SPACING / 2), 1)  # not in the padding
-    ij, xy, conf = ij[ok], xy[ok], conf[ok]
-    order = np.argsort(-conf)
-    _, first = np.unique(ij[order, 1] * N_COLS + ij[order, 0], return_index=True)
-    keep = order[first]
-    return ij[keep], xy[keep], conf[keep]
+    return one_per_node(ij[ok], xy[ok], conf[ok])

@@ -8,7 +8,7 @@ import numpy as np
 
 from stage1_rectify.decode import lattice_points
 from stage1_rectify.lattice import N_COLS, N_ROWS
-from stage1_rectify.surface import LatticeFit, fit_surface, identity_fit
+from stage1_rectify.surface import LatticeFit, consistent_indices, fit_surface, identity_fit
 from stage1_rectify.warp import dense_map, remap
 
 
@@ -25,6 +25,7 @@ class FitParams:
     radius: int = 2                # weighted-average window radius, input px
     power: float = 4.0             # weights = heatmap ** power (see stage1_rectify.decode)
     index_from: str = "vote"       # vote | classes | position (see stage1_rectify.decode)
+    unwrap: bool = True            # repair indices shifted in part of the page (surface.consistent_indices)
 
     @classmethod
     def from_cfg(cls, m) -> "FitParams":
@@ -47,7 +48,9 @@ def fit_from_outputs(heat: np.ndarray, col: np.ndarray, row: np.ndarray, px_per_
                      p: FitParams) -> tuple[LatticeFit, bool, np.ndarray]:
     """One image's heatmap probabilities and line-index logits -> (fit, fallback, detected lattice points as
     (N, 2) stage-0 page px, in the order of ``fit.inliers``)."""
-    ij, xy, _ = lattice_points(heat, col, row, px_per_canon, p.min_prob, p.radius, p.power, p.index_from)
+    ij, xy, conf = lattice_points(heat, col, row, px_per_canon, p.min_prob, p.radius, p.power, p.index_from)
+    if p.unwrap:
+        ij, xy, conf = consistent_indices(ij, xy, conf)
     fit, fallback = fit_lattice(ij, xy, p)
     return fit, fallback, xy
 

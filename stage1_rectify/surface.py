@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import heapq
+
 import numpy as np
 from scipy.interpolate import RBFInterpolator
+from scipy.spatial import cKDTree
 
-from stage1_rectify.lattice import N_COLS, N_ROWS, node_grid, to_canonical
+from stage1_rectify.lattice import N_COLS, N_ROWS, SPACING, node_grid, to_canonical
 
 MARGIN = 2   # nodes evaluated beyond the page on every side, so cubic interpolation reaches the page edges
 
@@ -67,6 +70,56 @@ def fit_surface(ij: np.ndarray, xy: np.ndarray, method: str = "tps", smoothing: 
     final = _fit_predict(ij[keep], res[keep], ij[keep], method, smoothing, degree, neighbors)
     rms = float(np.sqrt(np.mean(np.sum((final - res[keep]) ** 2, 1))))
     return LatticeFit(out.reshape(nodes.shape), keep, rms, int(keep.sum()))
+
+
+def consistent_indices(ij: np.ndarray, xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Repair line indices that are off by whole nodes in part of the page.
+
+    Indices read from a stage-0 page (the nearest node) are wrong wherever stage 0 is off by more than half a node
+    there, and such a region is consistently shifted, so a flexible fit would fold the page to follow it.  Relative
+    indices, though, are reliable: neighbouring points differ by round(offset / spacing).  So indices are unwrapped
+    over the neighbour graph (quality-guided, as in phase unwrapping: the link closest to a whole number of nodes
+    and between the most confident points first), and each connected piece takes the absolute offset on which most
+    of its points agree with their given index.  Returns (ij, xy, conf), one point per node (the most confident).
+    """
+    ij = np.asarray(ij, dtype=np.int64)
+    n = len(ij)
+    if n < 2:
+        return ij, xy, conf
+    tree = cKDTree(xy)
+    rel = np.zeros((n, 2), np.int64)
+    done = np.zeros(n, bool)
+    out = ij.copy()
+    for seed in np.argsort(-conf):
+        if done[seed]:
+            continue
+        piece, heap = [], [(0.0, int(seed), 0, 0)]
+        while heap:
+            _, i, ri, rj = heapq.heappop(heap)
+            if done[i]:
+                continue
+            done[i], rel[i] = True, (ri, rj)
+            piece.append(i)
+            for j in tree.query_ball_point(xy[i], 2.6 * SPACING):     # bridges one missing node
+                if not done[j]:
+                    step = (xy[j] - xy[i]) / SPACING
+                    r = np.round(step)
+                    cost = float(np.abs(step - r).sum() + (2 - conf[i] - conf[j]))
+                    heapq.heappush(heap, (cost, int(j), ri + int(r[0]), rj + int(r[1])))
+        piece = np.array(piece)
+        for a in range(2):   # the offset most points of the piece agree on
+            vals, counts = np.unique(ij[piece, a] - rel[piece, a], return_counts=True)
+            out[piece, a] = rel[piece, a] + vals[np.argmax(counts)]
+    ok = (out[:, 0] >= 0) & (out[:, 0] < N_COLS) & (out[:, 1] >= 0) & (out[:, 1] < N_ROWS)
+    return one_per_node(out[ok], xy[ok], conf[ok])
+
+
+def one_per_node(ij: np.ndarray, xy: np.ndarray, conf: np.ndarray):
+    """Where several points claim one node, keep the most confident."""
+    order = np.argsort(-conf)
+    _, first = np.unique(ij[order, 1] * N_COLS + ij[order, 0], return_index=True)
+    keep = np.sort(order[first])
+    return ij[keep], xy[keep], conf[keep]
 
 
 def identity_fit() -> LatticeFit:

@@ -237,3 +237,22 @@ def test_vote_keeps_the_nearest_node_when_the_classes_know_nothing():
     ij_vote, _, _ = lattice_points(heat, np.zeros_like(col), np.zeros_like(row), k, index_from="vote")
     ij_pos, _, _ = lattice_points(heat, None, None, k, index_from="position")
     np.testing.assert_array_equal(ij_vote, ij_pos)
+
+
+@pytest.mark.parametrize("unwrap", [True, False])
+def test_indices_shifted_in_part_of_the_page_are_repaired(unwrap):
+    """Stage 0 right on the left of the page and 1.4 nodes (7 mm) off on the right: nearest-node indices are
+    wrong on the right 40 %; unwrapping the indices over neighbours, anchored by the majority, puts them back."""
+    k = 0.25
+    w, h = G.page_size(k)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    page = np.stack([xs / k, ys / k], -1)
+    drift = lambda p: np.stack([1.4 * SPACING * (p[..., 0] / G.PAGE_W) ** 2, np.zeros(p.shape[:-1])], -1)  # noqa
+    canon = page + drift(page)                                                     # what each page pixel shows
+    canon[canon[..., 0] > G.PAGE_W] = np.nan
+    heat, col, row = _perfect_outputs(canon, k)
+    fit, fallback, _ = fit_from_outputs(heat, None, None, k, FitParams(index_from="position", unwrap=unwrap))
+    q = np.random.default_rng(3).uniform([100, 100], [1900, 1600], (400, 2))
+    shown = canonical_to_raw(fit, np.eye(3), q)                                     # stage-0 px said to show q
+    err_mm = np.linalg.norm(shown + drift(shown) - q, axis=1) / G.PX_PER_MM
+    assert not fallback and (np.percentile(err_mm, 95) < 0.2) == unwrap
