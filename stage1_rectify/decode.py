@@ -16,7 +16,7 @@ from scipy.ndimage import maximum_filter
 
 from data import geometry as G
 from stage1_rectify.lattice import N_COLS, N_ROWS, SPACING, to_lattice
-from stage1_rectify.surface import one_per_node
+from stage1_rectify.surface import REACH, one_per_node
 
 
 def _window_sum(a: np.ndarray, y: np.ndarray, x: np.ndarray, radius: int) -> np.ndarray:
@@ -29,7 +29,7 @@ def _window_sum(a: np.ndarray, y: np.ndarray, x: np.ndarray, radius: int) -> np.
     return out
 
 
-def _vote(logits: np.ndarray, near: np.ndarray, reach: int = 2, min_agree: float = 0.5) -> int:
+def _vote(logits: np.ndarray, near: np.ndarray, reach: int = REACH, min_agree: float = 0.5) -> int:
     """The whole-node shift d in [-reach, reach] on which most points' own class argmax agrees (argmax = near + d),
     if at least ``min_agree`` of them do; else 0.  Counting agreeing argmaxes rather than summing log-probabilities
     keeps a poorly calibrated head from moving the page: on the CPU model the summed vote shifted good pages by a
@@ -68,6 +68,8 @@ def lattice_points(heat: np.ndarray, col_logits: np.ndarray | None, row_logits: 
             ij = np.stack([lg.argmax(0) for lg in logits], -1).astype(np.int64)
         else:
             ij = ij + [_vote(lg, ij[:, a]) for a, lg in enumerate(logits)]
-    ok = (ij[:, 0] >= 0) & (ij[:, 0] < N_COLS) & (ij[:, 1] >= 0) & (ij[:, 1] < N_ROWS)
-    ok &= np.all((xy > -SPACING / 2) & (xy < np.array([G.PAGE_W, G.PAGE_H]) + SPACING / 2), 1)  # not in the padding
+    # indices up to REACH nodes beyond the lattice are kept for consistent_indices to shift back; points in the
+    # input's padding (beyond the page) are not
+    ok = np.all((ij >= -REACH) & (ij < np.array([N_COLS, N_ROWS]) + REACH), 1)
+    ok &= np.all((xy > -SPACING / 2) & (xy < np.array([G.PAGE_W, G.PAGE_H]) + SPACING / 2), 1)
     return one_per_node(ij[ok], xy[ok], conf[ok])

@@ -8,7 +8,7 @@ import numpy as np
 
 from stage1_rectify.decode import lattice_points
 from stage1_rectify.lattice import N_COLS, N_ROWS
-from stage1_rectify.surface import LatticeFit, consistent_indices, fit_surface, identity_fit
+from stage1_rectify.surface import LatticeFit, consistent_indices, fit_surface, identity_fit, in_lattice
 from stage1_rectify.warp import dense_map, remap
 
 
@@ -49,8 +49,7 @@ def fit_from_outputs(heat: np.ndarray, col: np.ndarray, row: np.ndarray, px_per_
     """One image's heatmap probabilities and line-index logits -> (fit, fallback, detected lattice points as
     (N, 2) stage-0 page px, in the order of ``fit.inliers``)."""
     ij, xy, conf = lattice_points(heat, col, row, px_per_canon, p.min_prob, p.radius, p.power, p.index_from)
-    if p.unwrap:
-        ij, xy, conf = consistent_indices(ij, xy, conf)
+    ij, xy, conf = consistent_indices(ij, xy, conf) if p.unwrap else in_lattice(ij, xy, conf)
     fit, fallback = fit_lattice(ij, xy, p)
     return fit, fallback, xy
 

@@ -22,6 +22,7 @@ from scipy.spatial import cKDTree
 from stage1_rectify.lattice import N_COLS, N_ROWS, SPACING, node_grid, to_canonical
 
 MARGIN = 2   # nodes evaluated beyond the page on every side, so cubic interpolation reaches the page edges
+REACH = 2    # whole-node index shifts considered when repairing indices
 
 
 @dataclass
@@ -80,7 +81,8 @@ def consistent_indices(ij: np.ndarray, xy: np.ndarray, conf: np.ndarray) -> tupl
     indices, though, are reliable: neighbouring points differ by round(offset / spacing).  So indices are unwrapped
     over the neighbour graph (quality-guided, as in phase unwrapping: the link closest to a whole number of nodes
     and between the most confident points first), and each connected piece takes the absolute offset on which most
-    of its points agree with their given index.  Returns (ij, xy, conf), one point per node (the most confident).
+    of its points agree with their given index.  Returns (ij, xy, conf) inside the lattice, one point per node
+    (the most confident).  A page read one node off as a whole stays so: that is the class head's to fix (vote).
     """
     ij = np.asarray(ij, dtype=np.int64)
     n = len(ij)
@@ -110,14 +112,20 @@ def consistent_indices(ij: np.ndarray, xy: np.ndarray, conf: np.ndarray) -> tupl
         for a in range(2):   # the offset most points of the piece agree on
             vals, counts = np.unique(ij[piece, a] - rel[piece, a], return_counts=True)
             out[piece, a] = rel[piece, a] + vals[np.argmax(counts)]
-    ok = (out[:, 0] >= 0) & (out[:, 0] < N_COLS) & (out[:, 1] >= 0) & (out[:, 1] < N_ROWS)
-    return one_per_node(out[ok], xy[ok], conf[ok])
+    return in_lattice(out, xy, conf)
+
+
+def in_lattice(ij: np.ndarray, xy: np.ndarray, conf: np.ndarray):
+    """The points whose indices are lattice nodes, one per node (the most confident)."""
+    ok = (ij[:, 0] >= 0) & (ij[:, 0] < N_COLS) & (ij[:, 1] >= 0) & (ij[:, 1] < N_ROWS)
+    return one_per_node(ij[ok], xy[ok], conf[ok])
 
 
 def one_per_node(ij: np.ndarray, xy: np.ndarray, conf: np.ndarray):
     """Where several points claim one node, keep the most confident."""
     order = np.argsort(-conf)
-    _, first = np.unique(ij[order, 1] * N_COLS + ij[order, 0], return_index=True)
+    key = (ij[order, 1] + 2 * REACH) * (N_COLS + 4 * REACH) + ij[order, 0] + 2 * REACH
+    _, first = np.unique(key, return_index=True)
     keep = np.sort(order[first])
     return ij[keep], xy[keep], conf[keep]
 

@@ -20,7 +20,8 @@ def lattice_targets(canon_xy: np.ndarray, px_per_canon: float, sigma: float) -> 
     off = np.isnan(uv).any(-1)
     d = (uv - near) * SPACING * px_per_canon                       # input px to the nearest node
     heat = np.exp(-(d ** 2).sum(-1) / (2 * sigma ** 2))
-    heat[off] = 0.0
+    beyond = (near[..., 0] < 0) | (near[..., 0] >= N_COLS) | (near[..., 1] < 0) | (near[..., 1] >= N_ROWS)
+    heat[off | beyond] = 0.0       # no peak at the page edge for a node past the last line (x = 2204.7)
     out = {"heatmap": heat.astype(np.float32)}
     for name, axis, n in (("col", 0, N_COLS), ("row", 1, N_ROWS)):
         idx = np.where(off, IGNORE, near[..., axis]).astype(np.int64)

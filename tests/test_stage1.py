@@ -82,6 +82,7 @@ def test_targets_mark_nodes_and_line_indices():
     assert t["heatmap"][y0, x0 + 5] < 0.01                                          # half-way to the next node
     assert (t["col"][:, :5] == IGNORE).all() and t["heatmap"][:, :5].max() == 0
     assert t["col"].max() == N_COLS - 1 and t["row"].max() == N_ROWS - 1
+    assert t["heatmap"][:, -3:].max() < 0.01           # no half peak at the right edge for a column past the last
 
 
 def _perfect_outputs(canon, k):
