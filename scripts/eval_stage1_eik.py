@@ -83,6 +83,7 @@ def main() -> None:
         e0, e1 = np.concatenate(list(g["stage0"])), np.concatenate(list(g["stage01"]))
         out.append({"type": t, "n": len(g), "H_only_median_mm": np.median(e0), "H_only_p95_mm": np.percentile(e0, 95),
                     "rect_median_mm": np.median(e1), "rect_p95_mm": np.percentile(e1, 95),
+                    "node_off_rate": np.mean([np.median(x) > 2.5 for x in g["stage01"]]),
                     "fallback_rate": g["fallback"].mean(), "points": g["points"].mean()})
     print(pd.DataFrame(out).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 

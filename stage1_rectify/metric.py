@@ -1,6 +1,6 @@
 """Stage-1 validation metric: rectification error, the distance in mm between where a labelled trace point lands
-on the rectified page and where the page geometry says it belongs, and the rate of the homography-only fallback;
-overall and per image type.
+on the rectified page and where the page geometry says it belongs, the rate of the homography-only fallback, and
+the rate of pages read a whole grid node off (median error over half a node, 2.5 mm); overall and per image type.
 
 First order: the predicted map's image-px error at a trace point's canonical position is turned into canonical
 mm by the label map's local inverse Jacobian (exact for small errors, indicative for gross ones)."""
@@ -12,6 +12,8 @@ import pandas as pd
 from data import geometry as G
 from stage1_rectify.surface import LatticeFit
 from stage1_rectify.warp import canonical_to_raw
+
+NODE_OFF_MM = 2.5   # half the 5 mm lattice spacing
 
 
 def image_errors(fit: LatticeFit, H: np.ndarray, scale: float, trace_canon: np.ndarray, trace_px: np.ndarray,
@@ -27,6 +29,7 @@ def summarize(rows: list[dict]) -> tuple[dict, pd.DataFrame]:
         e = np.concatenate([r["errors"] for r in rs])
         return {"n": len(rs), "rect_median_mm": float(np.median(e)), "rect_p95_mm": float(np.percentile(e, 95)),
                 "fallback_rate": float(np.mean([r["fallback"] for r in rs])),
+                "node_off_rate": float(np.mean([np.median(r["errors"]) > NODE_OFF_MM for r in rs])),
                 "points": float(np.mean([r["points"] for r in rs]))}
     types = sorted({r["type"] for r in rows})
     per_type = pd.DataFrame({t: stats([r for r in rows if r["type"] == t]) for t in types}).T

@@ -75,7 +75,8 @@ def validate(model, loader, cfg, device) -> dict:
     overall, per_type = summarize(rows)
     res = {"loss": float(np.mean(losses)), **{k_: v for k_, v in overall.items() if k_ != "n"}}
     for t, r in per_type.iterrows():
-        res |= {f"{t}/{name}": r[name] for name in ("rect_median_mm", "rect_p95_mm", "fallback_rate", "points")}
+        res |= {f"{t}/{name}": r[name] for name in ("rect_median_mm", "rect_p95_mm", "fallback_rate", "node_off_rate",
+                                                     "points")}
     return res
 
 
