@@ -60,11 +60,14 @@ def loss(batch: dict, out: dict, cfg):
 def validate(model, loader, cfg, device) -> dict:
     params = FitParams.from_cfg(cfg.model)
     k = loader.dataset.k
-    rows, losses = [], []
+    rows, losses, hits = [], [], np.zeros((2, 2))
     for batch in loader:
         b = to_device(batch, device)
         out = model(b)
         losses.append(float(loss(b, out, cfg)[0]))
+        for a, name in enumerate(("col", "row")):       # per-pixel line-index accuracy on the page
+            valid = b[name] != IGNORE
+            hits[a] += (float((out[name].argmax(1) == b[name])[valid].sum()), float(valid.sum()))
         heat = torch.sigmoid(out["heatmap"].float()).cpu().numpy()
         col, row = out["col"].float().cpu().numpy(), out["row"].float().cpu().numpy()
         for j in range(len(heat)):
@@ -73,7 +76,8 @@ def validate(model, loader, cfg, device) -> dict:
                                batch["trace_px"][j].numpy(), batch["trace_jac"][j].numpy())
             rows.append({"type": batch["type"][j], "errors": err, "fallback": fallback, "points": fit.n_points})
     overall, per_type = summarize(rows)
-    res = {"loss": float(np.mean(losses)), **{k_: v for k_, v in overall.items() if k_ != "n"}}
+    res = {"loss": float(np.mean(losses)), **{k_: v for k_, v in overall.items() if k_ != "n"},
+           "col_acc": hits[0, 0] / max(hits[0, 1], 1), "row_acc": hits[1, 0] / max(hits[1, 1], 1)}
     for t, r in per_type.iterrows():
         res |= {f"{t}/{name}": r[name] for name in ("rect_median_mm", "rect_p95_mm", "fallback_rate", "node_off_rate",
                                                      "points")}
