@@ -2,12 +2,14 @@
 
 Position: the weighted average of the pixels around each local maximum (a window of ``radius``), which keeps the
 sub-pixel information the integer argmax throws away.  The weights are the heatmap raised to ``power``: a plain
-average over a window no wider than the Gaussian is pulled towards the window's centre (by 70 % of the offset
-at sigma 1.5, radius 1); the power narrows the Gaussian and the bias falls below 0.01 px (tests/test_stage1.py).  Index: the line-index classes averaged over the
-same window (``classes``); the nearest node of the stage-0 page (``position``), right wherever stage 0 is off by
-less than half a node (2.5 mm); or (``vote``, the default) the nearest node shifted by the one whole-node offset
-per axis in [-2, 2] on which the majority of the points' class argmaxes agree: a class head that is right about
-most points fixes a global off-by-one of stage 0, and one that is not leaves the nearest nodes alone.
+average over a window no wider than the Gaussian is pulled towards the window's centre (by 70 % of the offset at
+sigma 1.5, radius 1); the power narrows the Gaussian and the bias falls below 0.01 px (tests/test_stage1.py).
+
+Index: the line-index classes averaged over the same window (``classes``); the nearest node of the stage-0 page
+(``position``), right wherever stage 0 is off by less than half a node (2.5 mm); or (``vote``, the default) the
+nearest node shifted by the one whole-node offset per axis in [-2, 2] on which the majority of the points' class
+argmaxes agree: a class head that is right about most points fixes a global off-by-one of stage 0, and one that
+is not leaves the nearest nodes alone.
 """
 from __future__ import annotations
 
