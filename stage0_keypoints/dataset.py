@@ -7,7 +7,6 @@ keypoints, orientation and the Jacobians that turn image-px errors into canonica
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 
 import albumentations as A
@@ -15,9 +14,9 @@ import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from data.labels import PageLabel, label_path
+from engine.cache import CachedDataset, cache_all
 from stage0_keypoints.targets import heatmaps, image_keypoints, px_per_mm_jacobians
 
 
@@ -58,15 +57,7 @@ def cache_item(image_path: Path, cache_dir: Path, size: int) -> Path:
 def build_cache(image_paths: list[Path], cache_dir: Path, size: int, progress: bool = True) -> list[Path]:
     """Cache every image; an unreadable image or label is reported and left out instead of ending the run."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    items, bad = [], []
-    for p in tqdm(image_paths, desc="stage0 cache", disable=not progress):
-        try:
-            items.append(cache_item(Path(p), cache_dir, size))
-        except (OSError, ValueError, KeyError) as e:
-            bad.append(f"{p}: {e}")
-    if bad:
-        warnings.warn(f"{len(bad)} of {len(image_paths)} images left out:\n" + "\n".join(bad[:20]), stacklevel=2)
-    return items
+    return cache_all(image_paths, lambda p: cache_item(Path(p), cache_dir, size), "stage0 cache", progress)
 
 
 def rot90_points(pts: np.ndarray, size: int, k: int) -> np.ndarray:
@@ -90,19 +81,13 @@ def train_augment(input_size: int, strength: float = 1.0) -> A.Compose:
     ], keypoint_params=A.KeypointParams(format="xy", remove_invisible=False))
 
 
-class KeypointDataset(Dataset):
+class KeypointDataset(CachedDataset, Dataset):
     def __init__(self, items: list[Path], input_size: int, sigma: float, train: bool, seed: int = 0,
                  rot90: bool = True, strength: float = 1.0):
-        self.items, self.input_size, self.sigma, self.train = list(items), input_size, sigma, train
-        self.seed, self.epoch, self.rot90 = seed, 0, rot90 and train
+        super().__init__(items, seed)
+        self.input_size, self.sigma, self.train, self.rot90 = input_size, sigma, train, rot90 and train
         self.aug = train_augment(input_size, strength) if train else A.Compose(
             [A.Resize(input_size, input_size)], keypoint_params=A.KeypointParams(format="xy", remove_invisible=False))
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.items)
 
     def __getitem__(self, i: int) -> dict:
         d = np.load(self.items[i])

@@ -7,10 +7,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine import dist
+from engine.cache import cached_splits
 from engine.data import split_images
 from engine.loop import to_device
-from stage0_keypoints.dataset import KeypointDataset, build_cache
+from stage0_keypoints.dataset import KeypointDataset, cache_item
 from stage0_keypoints.decode import decode_heatmaps, fit_page, peak_candidates
 from stage0_keypoints.metric import image_errors, summarize
 from stage0_keypoints.model import KeypointNet
@@ -27,12 +27,9 @@ def build_datasets(cfg):
     train, val = split_images(cfg)
     m = cfg.model
     cache = Path(cfg.data.get("cache_dir") or Path(cfg.data.dir) / f".cache_stage0_{m.cache_size}")
-    progress = bool(cfg.trainer.progress)
-    if dist.is_main():
-        build_cache(train + val, cache, int(m.cache_size), progress)
-    dist.barrier()
-    train_items = build_cache(train, cache, int(m.cache_size), False)   # now only looks the files up
-    val_items = build_cache(val, cache, int(m.cache_size), False)
+    cache.mkdir(parents=True, exist_ok=True)
+    train_items, val_items = cached_splits(train, val, lambda p: cache_item(Path(p), cache, int(m.cache_size)),
+                                           "stage0 cache", bool(cfg.trainer.progress))
     a = cfg.augment
     return (KeypointDataset(train_items, int(m.input_size), float(m.sigma), True, int(cfg.seed), bool(a.rot90),
                             float(a.strength)),

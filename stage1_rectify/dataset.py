@@ -9,7 +9,6 @@ width), where the targets are read off the warped canonical-position map.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 
 import albumentations as A
@@ -19,11 +18,11 @@ import pandas as pd
 import torch
 from scipy.interpolate import griddata
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from data import geometry as G
 from data.labels import MAP_STRIDE, PageLabel, label_path, map_grid_shape
 from data.synth.render import trace_points
+from engine.cache import CachedDataset
 from stage0_keypoints.dataset import read_image
 from stage1_rectify.targets import lattice_targets
 
@@ -106,18 +105,13 @@ def source_image(root: Path, item: Path) -> Path:
     return Path(root) / "train" / stem.rsplit("-", 1)[0] / f"{stem}.png"
 
 
-def build_cache(jobs: list[tuple[Path, Path, int]], cache_dir: Path, size: int, progress: bool = True) -> list[Path]:
-    """jobs: (image, signals csv, fs).  An unreadable image or label is reported and left out, not fatal."""
+def cache_job(cache_dir: Path, size: int):
+    """job (image, signals csv, fs) -> its cached file."""
+    def make(job) -> Path:
+        image, csv, fs = job
+        return cache_item(Path(image), Path(csv), int(fs), cache_dir, size)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    items, bad = [], []
-    for image, csv, fs in tqdm(jobs, desc="stage1 cache", disable=not progress):
-        try:
-            items.append(cache_item(Path(image), Path(csv), int(fs), cache_dir, size))
-        except (OSError, ValueError, KeyError) as e:
-            bad.append(f"{image}: {e}")
-    if bad:
-        warnings.warn(f"{len(bad)} of {len(jobs)} images left out:\n" + "\n".join(bad[:20]), stacklevel=2)
-    return items
+    return make
 
 
 def corner_jitter(rng: np.random.Generator, jitter_mm: float) -> np.ndarray:
@@ -137,25 +131,19 @@ def photometric(strength: float) -> A.Compose:
     ])
 
 
-class LatticeDataset(Dataset):
+class LatticeDataset(CachedDataset, Dataset):
     """Train items: a random ``crop`` of the jittered normalised page.  Validation items: the whole page with a
     fixed (per index) jitter, plus what the metric needs."""
 
     def __init__(self, items: list[Path], input_size: int, sigma: float, train: bool, crop: int | None = None,
                  jitter_mm: float = 2.0, seed: int = 0, strength: float = 1.0,
                  homographies: list[np.ndarray] | None = None):
-        self.items, self.sigma, self.train, self.jitter_mm, self.seed = list(items), sigma, train, jitter_mm, seed
+        super().__init__(items, seed)
+        self.sigma, self.train, self.jitter_mm = sigma, train, jitter_mm
         self.homographies = homographies     # real stage-0 results (raw px -> page) instead of the jittered truth
         self.k, self.size = page_input_size(input_size)
         self.crop = crop if train and crop and crop < min(self.size) else None
         self.aug = photometric(strength) if train and strength > 0 else None
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.items)
 
     def __getitem__(self, i: int) -> dict:
         d = np.load(self.items[i])

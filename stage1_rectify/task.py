@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from data.competition import Competition
-from engine import dist
+from engine.cache import cached_splits
 from engine.data import split_images
 from engine.loop import to_device
-from stage1_rectify.dataset import LatticeDataset, build_cache
+from stage1_rectify.dataset import LatticeDataset, cache_job
 from stage1_rectify.metric import image_errors, summarize
 from stage1_rectify.model import LatticeNet
 from stage1_rectify.rectify import FitParams, fit_from_outputs
@@ -35,12 +35,8 @@ def build_datasets(cfg):
     train, val = split_images(cfg)
     m, root = cfg.model, Path(cfg.data.dir)
     cache = Path(cfg.data.get("cache_dir") or root / f".cache_stage1_{m.cache_size}")
-    jobs_t, jobs_v = _jobs(root, train), _jobs(root, val)
-    if dist.is_main():
-        build_cache(jobs_t + jobs_v, cache, int(m.cache_size), bool(cfg.trainer.progress))
-    dist.barrier()
-    items_t = build_cache(jobs_t, cache, int(m.cache_size), False)   # now only looks the files up
-    items_v = build_cache(jobs_v, cache, int(m.cache_size), False)
+    items_t, items_v = cached_splits(_jobs(root, train), _jobs(root, val), cache_job(cache, int(m.cache_size)),
+                                     "stage1 cache", bool(cfg.trainer.progress))
     kw = dict(input_size=int(m.input_size), sigma=float(m.sigma), jitter_mm=float(m.jitter_mm), seed=int(cfg.seed))
     return (LatticeDataset(items_t, train=True, crop=m.get("crop"), strength=float(cfg.augment.strength), **kw),
             LatticeDataset(items_v, train=False, **kw))

@@ -1,5 +1,4 @@
 """Stage 1: sub-pixel lattice points, the robust surface fit, one-warp rectification, the fallback, the targets."""
-from pathlib import Path
 
 import cv2
 import numpy as np
