@@ -2,13 +2,29 @@
 rank 0; an unreadable input is reported and left out instead of ending the run."""
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 from tqdm import tqdm
 
 from engine import dist
+
+
+def item_path(cache_dir: Path, image_path: Path, *settings) -> Path:
+    """``{stem}-{hash}.npz``: one file per input image and the settings that shape its cached item."""
+    key = "|".join([str(Path(image_path).resolve()), *map(str, settings)])
+    return Path(cache_dir) / f"{Path(image_path).stem}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
+
+
+def save_item(out: Path, **arrays) -> Path:
+    """Write a cached item atomically (a killed run leaves no half-written file behind)."""
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(out)
+    return out
 
 
 def cache_all(jobs: Sequence, make: Callable[[object], Path], desc: str, progress: bool = True) -> list[Path]:

@@ -6,7 +6,6 @@ keypoints, orientation and the Jacobians that turn image-px errors into canonica
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import albumentations as A
@@ -16,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from data.labels import PageLabel, label_path
-from engine.cache import CachedDataset, cache_all
+from engine.cache import CachedDataset, cache_all, item_path, save_item
 from stage0_keypoints.targets import heatmaps, image_keypoints, px_per_mm_jacobians
 
 
@@ -40,18 +39,14 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def cache_item(image_path: Path, cache_dir: Path, size: int) -> Path:
-    key = hashlib.sha1(f"{image_path.resolve()}|{size}".encode()).hexdigest()[:16]
-    out = cache_dir / f"{image_path.stem}-{key}.npz"
+    out = item_path(cache_dir, image_path, size)
     if out.is_file():
         return out
     label = PageLabel.load(label_path(image_path))
     img, s = letterbox(read_image(image_path), size)
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez(tmp, image=img, scale=s, keypoints=image_keypoints(label) * s,
-             orientation=label.orientation, jac=px_per_mm_jacobians(label), type=label.image_type,
-             image_size=np.array(label.image_size))
-    tmp.replace(out)
-    return out
+    return save_item(out, image=img, scale=s, keypoints=image_keypoints(label) * s,
+                     orientation=label.orientation, jac=px_per_mm_jacobians(label), type=label.image_type,
+                     image_size=np.array(label.image_size))
 
 
 def build_cache(image_paths: list[Path], cache_dir: Path, size: int, progress: bool = True) -> list[Path]:

@@ -8,7 +8,6 @@ width), where the targets are read off the warped canonical-position map.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import albumentations as A
@@ -22,7 +21,7 @@ from torch.utils.data import Dataset
 from data import geometry as G
 from data.labels import MAP_STRIDE, PageLabel, label_path, map_grid_shape
 from data.synth.render import trace_points
-from engine.cache import CachedDataset
+from engine.cache import CachedDataset, item_path, save_item
 from stage0_keypoints.dataset import read_image
 from stage1_rectify.targets import lattice_targets
 
@@ -75,8 +74,7 @@ def _trace_sample(signals: pd.DataFrame, fs: int, rng: np.random.Generator) -> n
 
 
 def cache_item(image_path: Path, signals_csv: Path, fs: int, cache_dir: Path, size: int) -> Path:
-    key = hashlib.sha1(f"{image_path.resolve()}|{size}|stage1".encode()).hexdigest()[:16]
-    out = cache_dir / f"{image_path.stem}-{key}.npz"
+    out = item_path(cache_dir, image_path, size, "stage1")
     if out.is_file():
         return out
     label = PageLabel.load(label_path(image_path))
@@ -89,14 +87,11 @@ def cache_item(image_path: Path, signals_csv: Path, fs: int, cache_dir: Path, si
     qy, qx = np.mgrid[0:img.shape[0]:CANON_STRIDE, 0:img.shape[1]:CANON_STRIDE].astype(np.float64)
     src = label.map_xy.reshape(-1, 2) * s
     canon_xy = np.stack([griddata(src, g.ravel(), (qx, qy), "linear") for g in (gx, gy)], -1).astype(np.float32)
-    rng = np.random.default_rng(int(key, 16) % 2 ** 32)
+    rng = np.random.default_rng(int(out.stem.rsplit("-", 1)[1], 16) % 2 ** 32)   # fixed per image
     trace = _trace_sample(pd.read_csv(signals_csv), fs, rng)
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez(tmp, image=img, scale=s, H=H, canon_xy=canon_xy, trace_canon=trace,
-             trace_px=label.canon_to_image(trace), trace_jac=_inverse_jacobians(label, trace),
-             type=label.image_type)
-    tmp.replace(out)
-    return out
+    return save_item(out, image=img, scale=s, H=H, canon_xy=canon_xy, trace_canon=trace,
+                     trace_px=label.canon_to_image(trace), trace_jac=_inverse_jacobians(label, trace),
+                     type=label.image_type)
 
 
 def source_image(root: Path, item: Path) -> Path:
