@@ -1,0 +1,112 @@
+"""Extraction: probabilities on the rectified page -> leads in mV (sub-pixel, Viterbi, gaps, FFT resampling)."""
+import numpy as np
+import pytest
+
+from data import geometry as G
+from inference.extract import ExtractConfig, extract_leads, resample, row_positions
+from inference.metric import align_signals, lead_powers
+
+FS = 500
+
+
+def _signal(lead_index: int):
+    """A smooth, band-limited test ECG per lead (mV as a function of time)."""
+    f = np.array([1.1, 4.7, 13.0, 23.0]) * (1 + 0.03 * lead_index)
+    a = np.array([0.4, 0.25, 0.15, 0.05])
+    return lambda t: (a[:, None] * np.sin(2 * np.pi * f[:, None] * np.asarray(t)[None] + lead_index)).sum(0)
+
+
+def _render(k: float = 1.0, sigma: float = 1.2):
+    """(4, H, W) Gaussian trace probabilities of every row, as stage 2 would give them, and the true leads."""
+    w, h = G.page_size(k)
+    probs = np.zeros((G.N_ROWS, h, w), np.float32)
+    yy = np.arange(h, dtype=np.float64)[:, None]
+    x = np.arange(w, dtype=np.float64)
+    t = G.x_to_time(x, k)
+    for slot in G.lead_slots():
+        t0, t1 = (0.0, 10.0) if slot.is_rhythm else (2.5 * slot.col, 2.5 * slot.col + 2.5)
+        cols = (t >= t0) & (t < t1)
+        y = G.mv_to_y(_signal(G.LEADS.index(slot.lead))(t[cols]), slot.row, k)
+        probs[slot.row][:, cols] = np.exp(-(yy - y[None]) ** 2 / (2 * sigma ** 2))
+    n = G.sig_len(FS)
+    truth = {}
+    for lead in G.LEADS:
+        a, b = (0, n) if lead == G.RHYTHM_LEAD else G.slot_sample_window(G.short_slot(lead), FS)
+        truth[lead] = _signal(G.LEADS.index(lead))(np.arange(a, b) / FS)
+    return probs, truth
+
+
+def _snr_db(truth, pred):
+    sig = noise = 0.0
+    for lead in G.LEADS:
+        s, nz = lead_powers(truth[lead], align_signals(truth[lead], pred[lead], int(0.2 * FS)))
+        sig, noise = sig + s, noise + nz
+    return 10 * np.log10(sig / noise)          # uncapped
+
+
+@pytest.fixture(scope="module")
+def page():
+    return _render()
+
+
+@pytest.mark.parametrize("method, subpixel", [("argmax", "parabola"), ("argmax", "soft"), ("viterbi", "parabola")])
+def test_extraction_recovers_a_known_signal_above_30_db(page, method, subpixel):
+    probs, truth = page
+    pred = extract_leads(probs, {lead: len(v) for lead, v in truth.items()}, FS, 1.0, ExtractConfig(method, subpixel))
+    assert {lead: len(v) for lead, v in pred.items()} == {lead: len(v) for lead, v in truth.items()}
+    assert _snr_db(truth, pred) > 30
+
+
+@pytest.mark.parametrize("subpixel, max_rms_px", [("parabola", 0.05), ("soft", 0.1), ("none", 0.35)])
+def test_sub_pixel_positions_beat_the_integer_argmax(subpixel, max_rms_px):
+    h, w = 120, 500
+    true_y = 60 + 25 * np.sin(np.arange(w) / 23)                                  # every fractional offset
+    prob = np.exp(-(np.arange(h)[:, None] - true_y[None]) ** 2 / (2 * 1.2 ** 2))
+    rms = np.sqrt(np.mean((row_positions(prob, ExtractConfig(subpixel=subpixel)) - true_y) ** 2))
+    assert rms < max_rms_px and (subpixel == "none") == (rms > 0.2)
+
+
+def test_viterbi_stays_on_the_trace_where_a_neighbours_wave_intrudes():
+    h, w = 300, 400
+    yy = np.arange(h)[:, None]
+    true_y = 150 + 20 * np.sin(np.arange(w) / 40)
+    prob = 0.8 * np.exp(-(yy - true_y[None]) ** 2 / 2.0)
+    prob[20:40, 200:240] = np.maximum(prob[20:40, 200:240], np.exp(-(yy[20:40] - 30) ** 2 / 2.0))   # taller, far
+    greedy = row_positions(prob, ExtractConfig(method="argmax"))
+    smooth = row_positions(prob, ExtractConfig(method="viterbi"))
+    assert np.abs(greedy - true_y).max() > 80
+    assert np.abs(smooth - true_y).max() < 0.5
+
+
+def test_gaps_are_interpolated_not_zeroed():
+    h, w = 200, 300
+    yy = np.arange(h)[:, None]
+    true_y = 100 + 15 * np.sin(np.arange(w) / 30)
+    prob = np.exp(-(yy - true_y[None]) ** 2 / 2.0)
+    prob[:, 120:150] = 0.0                                                          # the trace breaks
+    y = row_positions(prob, ExtractConfig())
+    assert np.all(np.isfinite(y)) and np.abs(y[120:150] - true_y[120:150]).max() < 1.5
+
+
+@pytest.mark.parametrize("n", [2562, 2563, 641, 1250])
+def test_fft_resampling_gives_exactly_n_samples_of_the_same_wave(n):
+    m = 492                                                                        # columns of a 2.5 s window
+    x = np.sin(2 * np.pi * 3 * np.arange(m) / m)
+    y = resample(x, n)
+    assert len(y) == n
+    np.testing.assert_allclose(y, np.sin(2 * np.pi * 3 * np.arange(n) / n), atol=1e-9)
+
+
+def test_einthoven_projection_and_short_ii_blend(page):
+    probs, truth = page
+    lengths = {lead: len(v) for lead, v in truth.items()}
+    plain = extract_leads(probs, lengths, FS, 1.0)
+    full = extract_leads(probs, lengths, FS, 1.0, ExtractConfig(einthoven=1.0))
+    n0 = lengths["I"]
+    np.testing.assert_allclose(full["I"] - full["II"][:n0] + full["III"], 0, atol=1e-9)
+    np.testing.assert_allclose(full["aVR"] + full["aVL"] + full["aVF"], 0, atol=1e-9)
+    assert np.abs(plain["I"] - plain["II"][:n0] + plain["III"]).max() > 0.1    # the test leads are not consistent
+    blended = extract_leads(probs, lengths, FS, 1.0, ExtractConfig(blend_short_ii=1.0))
+    a, b = G.slot_sample_window(G.short_slot("II"), FS)
+    np.testing.assert_allclose(blended["II"][b:], plain["II"][b:])              # only the short window changes
+    assert np.abs(blended["II"][a:b] - plain["II"][a:b]).max() > 0
