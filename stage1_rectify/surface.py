@@ -67,8 +67,9 @@ def fit_surface(ij: np.ndarray, xy: np.ndarray, method: str = "tps", smoothing: 
         keep = new
     nodes = node_grid(MARGIN)
     flat = nodes.reshape(-1, 2)
-    out = to_canonical(flat) + _fit_predict(ij[keep], res[keep], flat, method, smoothing, degree, neighbors)
-    final = _fit_predict(ij[keep], res[keep], ij[keep], method, smoothing, degree, neighbors)
+    # one solve for both the nodes and the inliers' residual
+    pred = _fit_predict(ij[keep], res[keep], np.concatenate([flat, ij[keep]]), method, smoothing, degree, neighbors)
+    out, final = to_canonical(flat) + pred[:len(flat)], pred[len(flat):]
     rms = float(np.sqrt(np.mean(np.sum((final - res[keep]) ** 2, 1))))
     return LatticeFit(out.reshape(nodes.shape), keep, rms, int(keep.sum()))
 
