@@ -54,8 +54,9 @@ def predict(model, model_cfg: dict, images: list[np.ndarray], homographies: list
         heat = torch.sigmoid(pred["heatmap"].float()).cpu().numpy()
         col, row = pred["col"].float().cpu().numpy(), pred["row"].float().cpu().numpy()
         for j, (raw, H) in enumerate(zip(raws, Hs)):
-            fit, fallback, pts = fit_from_outputs(heat[j], col[j], row[j], inputs[j][2], params)
-            if homographies[start + j] is None:
-                fit, fallback = identity_fit(), True
+            if homographies[start + j] is None:        # no page from stage 0: no lattice worth fitting either
+                fit, fallback, pts = identity_fit(), True, None
+            else:
+                fit, fallback, pts = fit_from_outputs(heat[j], col[j], row[j], inputs[j][2], params)
             out.append(rectify_image(raw, H, fit, fallback, k, pts))
     return out
