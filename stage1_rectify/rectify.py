@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from stage1_rectify.decode import lattice_points
 from stage1_rectify.lattice import N_COLS, N_ROWS
 from stage1_rectify.surface import LatticeFit, consistent_indices, fit_surface, identity_fit, in_lattice
-from stage1_rectify.warp import dense_map, remap
+from stage1_rectify.warp import dense_map, remap, stage0_to_raw
 
 
 @dataclass
@@ -70,5 +69,5 @@ def rectify_image(raw: np.ndarray, H: np.ndarray, fit: LatticeFit, fallback: boo
     """points: detected lattice points on the stage-0 page, carried to raw px for plots."""
     map_x, map_y = dense_map(fit, H, k)
     if points is not None and len(points):
-        points = cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float64), np.linalg.inv(H)).reshape(-1, 2)
+        points = stage0_to_raw(points, H)
     return Rectification(remap(raw, map_x, map_y), map_x, map_y, fit, fallback, k, points)

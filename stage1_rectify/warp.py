@@ -21,7 +21,9 @@ def _splines(fit: LatticeFit) -> list[RectBivariateSpline]:
     return [RectBivariateSpline(v, u, fit.nodes[..., a], kx=3, ky=3, s=0) for a in range(2)]
 
 
-def _to_raw(stage0: np.ndarray, H: np.ndarray) -> np.ndarray:
+def stage0_to_raw(stage0: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Stage-0 page px, shape (..., 2) -> raw px (H: raw px -> stage-0 page)."""
+    stage0 = np.asarray(stage0, dtype=np.float64)
     return cv2.perspectiveTransform(stage0.reshape(-1, 1, 2), np.linalg.inv(H)).reshape(stage0.shape)
 
 
@@ -30,7 +32,7 @@ def canonical_to_raw(fit: LatticeFit, H: np.ndarray, canon: np.ndarray) -> np.nd
     (H: raw px -> stage-0 canonical px)."""
     uv = to_lattice(np.asarray(canon, dtype=np.float64).reshape(-1, 2))
     stage0 = np.stack([s.ev(uv[:, 1], uv[:, 0]) for s in _splines(fit)], -1)
-    return _to_raw(stage0, H).reshape(np.shape(canon))
+    return stage0_to_raw(stage0, H).reshape(np.shape(canon))
 
 
 def dense_map(fit: LatticeFit, H: np.ndarray, k: float | tuple[float, float] = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +43,7 @@ def dense_map(fit: LatticeFit, H: np.ndarray, k: float | tuple[float, float] = 1
     u = to_lattice(np.stack([np.arange(w) / kx, np.zeros(w)], -1))[:, 0]   # separable: one u per column,
     v = to_lattice(np.stack([np.zeros(h), np.arange(h) / ky], -1))[:, 1]   # one v per row
     stage0 = np.stack([s(v, u) for s in _splines(fit)], -1)                # (h, w, 2)
-    raw = _to_raw(stage0, H).astype(np.float32)
+    raw = stage0_to_raw(stage0, H).astype(np.float32)
     return raw[..., 0], raw[..., 1]
 
 
