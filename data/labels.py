@@ -85,6 +85,13 @@ class PageLabel:
         return np.stack([map_coordinates(self.map_xy[..., c], coords, order=1, mode="nearest")
                          for c in range(2)], -1)
 
+    def homography(self, using: str = "lattice") -> np.ndarray:
+        """3x3 least-squares homography image px -> canonical page px (scale 1) over the ``lattice`` points or the
+        13 lead-name ``keypoints``: the page as a perfect stage 0 would normalise it."""
+        canon = canonical_points()[using]
+        H, _ = cv2.findHomography(getattr(self, using).astype(np.float32), canon.astype(np.float32), 0)
+        return H
+
     def image_to_canon(self, pts: np.ndarray) -> np.ndarray:
         """Image px -> canonical page px (scale 1); NaN outside the page."""
         gh, gw = map_grid_shape()

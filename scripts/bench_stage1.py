@@ -17,7 +17,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data import geometry as G  # noqa: E402
 from data.labels import PageLabel, label_path  # noqa: E402
 from engine.checkpoint import load_model  # noqa: E402
 from stage1_rectify.decode import lattice_points  # noqa: E402
@@ -36,9 +35,7 @@ def main(argv):
     model, cfg = load_model(argv[0], overrides=[a for a in argv[2:] if a.startswith("model.")])
     m, p = cfg["model"], FitParams.from_cfg(cfg["model"])
     raw = cv2.imread(argv[1], cv2.IMREAD_COLOR)
-    label = PageLabel.load(label_path(argv[1]))
-    canon = np.stack([G.lead_label_centre(s) for s in G.lead_slots()])
-    H, _ = cv2.findHomography(label.keypoints.astype(np.float32), canon.astype(np.float32), 0)
+    H = PageLabel.load(label_path(argv[1])).homography("keypoints")
     times: dict[str, list[float]] = {}
 
     def tick(name, t0):

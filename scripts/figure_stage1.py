@@ -60,9 +60,7 @@ def figure(stage1_ckpt, image_path, stage0_ckpt=None, zoom_mm=(215, 160, 272, 20
         m0, c0 = load_model(stage0_ckpt)
         H = predict0(m0, [raw], int(c0["model"]["input_size"]), tta=True)[0].H
     else:
-        label = PageLabel.load(label_path(image_path))
-        canon = np.stack([G.lead_label_centre(s) for s in G.lead_slots()])
-        H, _ = cv2.findHomography(label.keypoints.astype(np.float32), canon.astype(np.float32), 0)
+        H = PageLabel.load(label_path(image_path)).homography("keypoints")
     model, cfg = load_model(stage1_ckpt, overrides=overrides)
     rect = predict(model, cfg["model"], [raw], [H], k=K_ZOOM)[0]
     plain = rectify_image(raw, H, identity_fit(), True, K_ZOOM)

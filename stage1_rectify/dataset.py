@@ -79,8 +79,7 @@ def cache_item(image_path: Path, signals_csv: Path, fs: int, cache_dir: Path, si
         return out
     label = PageLabel.load(label_path(image_path))
     img, s = downscale(read_image(image_path), size)
-    canon_lattice, _ = G.grid_lattice()
-    H, _ = cv2.findHomography(label.lattice.astype(np.float32), canon_lattice.astype(np.float32), 0)
+    H = label.homography("lattice")
     # canonical position of every CANON_STRIDE-th cached pixel: the label map inverted by linear interpolation
     gh, gw = map_grid_shape()
     gy, gx = np.mgrid[0:gh, 0:gw] * float(MAP_STRIDE)

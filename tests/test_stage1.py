@@ -133,8 +133,7 @@ def test_one_warp_rectification_puts_trace_points_where_the_geometry_says(image_
     rng = np.random.default_rng(3)
     frame = signals.to_competition_frame(signals.simulate(500, rng), 500)
     img, label = render_image(frame, 500, image_type, rng, "1")
-    canon_kp = np.stack([G.lead_label_centre(s) for s in G.lead_slots()])
-    H, _ = cv2.findHomography(label.keypoints.astype(np.float32), canon_kp.astype(np.float32), 0)
+    H = label.homography("keypoints")
     xy = cv2.perspectiveTransform(label.lattice.reshape(-1, 1, 2), H).reshape(-1, 2)   # on the stage-0 page
     xy += rng.normal(0, 0.1 * G.PX_PER_MM, xy.shape)
     fit, fallback = fit_lattice(label.lattice_ij, xy, FitParams())
