@@ -113,10 +113,10 @@ def fill_gaps(y: np.ndarray) -> np.ndarray:
 
 def row_positions(prob: np.ndarray, cfg: ExtractConfig) -> np.ndarray:
     """(H, W) probabilities of one row's trace -> (W,) sub-pixel y per column, gaps filled."""
-    prob = np.asarray(prob, dtype=np.float64)
-    y = viterbi_rows(prob, cfg) if cfg.method == "viterbi" else np.argmax(prob, 0)
     if cfg.method not in ("argmax", "viterbi"):
         raise ValueError(f"method must be argmax or viterbi, got {cfg.method!r}")
+    prob = np.asarray(prob, dtype=np.float64)
+    y = viterbi_rows(prob, cfg) if cfg.method == "viterbi" else np.argmax(prob, 0)
     out = refine(prob, y, cfg)
     out[prob[y, np.arange(prob.shape[1])] < cfg.min_prob] = np.nan
     return fill_gaps(out)
@@ -150,7 +150,7 @@ def slot_values(y_mv: np.ndarray, slot: G.LeadSlot, fs: int, n: int, kx: float) 
     return np.interp(t_samples, t_fine, fine)
 
 
-def _einthoven(leads: dict[str, np.ndarray], fs: int, w: float) -> None:
+def _einthoven(leads: dict[str, np.ndarray], w: float) -> None:
     """Soft least-squares projection onto I - II + III = 0 (window 0) and aVR + aVL + aVF = 0 (window 1), in place."""
     if w <= 0:
         return
@@ -174,18 +174,15 @@ def extract_leads(probs: np.ndarray, lengths: dict[str, int], fs: int, k=1.0,
     kx, ky = G.scales(k)
     rows_mv = [G.y_to_mv(row_positions(probs[r], cfg), r, ky) for r in range(G.N_ROWS)]
     out: dict[str, np.ndarray] = {}
-    short_ii = None
     for slot in G.lead_slots():
-        if slot.is_rhythm:
-            out[slot.lead] = slot_values(rows_mv[slot.row], slot, fs, lengths[slot.lead], kx)
-        elif slot.lead == G.RHYTHM_LEAD:
-            short_ii = slot
-        else:
-            out[slot.lead] = slot_values(rows_mv[slot.row], slot, fs, lengths[slot.lead], kx)
-    if cfg.blend_short_ii > 0 and short_ii is not None:
+        if slot.lead == G.RHYTHM_LEAD and not slot.is_rhythm:
+            continue                                  # lead II comes from the rhythm row; its short slot may blend in
+        out[slot.lead] = slot_values(rows_mv[slot.row], slot, fs, lengths[slot.lead], kx)
+    if cfg.blend_short_ii > 0:
+        short_ii = G.short_slot(G.RHYTHM_LEAD)
         a, b = G.slot_sample_window(short_ii, fs)
         short = slot_values(rows_mv[short_ii.row], short_ii, fs, b - a, kx)
         ii = out[G.RHYTHM_LEAD]
         ii[a:b] = (1 - cfg.blend_short_ii) * ii[a:b] + cfg.blend_short_ii * short
-    _einthoven(out, fs, cfg.einthoven)
+    _einthoven(out, cfg.einthoven)
     return out
