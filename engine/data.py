@@ -26,7 +26,8 @@ def ensure_data(cfg) -> Path:
     return root
 
 
-def split_images(cfg) -> tuple[list[Path], list[Path]]:
+def split_images(cfg, with_train: bool = True) -> tuple[list[Path], list[Path]]:
+    """(train, validation) labelled image paths by record fold; train is empty when ``with_train`` is off."""
     root = ensure_data(cfg)
     images = Competition(root).images(list(cfg.data.types) if cfg.data.get("types") else None)
     images = images[[label_path(p).is_file() for p in images["path"]]]
@@ -38,6 +39,8 @@ def split_images(cfg) -> tuple[list[Path], list[Path]]:
     train, val = list(images["path"][~is_val]), list(images["path"][is_val])
     if cfg.data.get("max_images"):
         train = train[:int(cfg.data.max_images)]
+    if not with_train:                     # evaluation: nothing of the training split is cached or loaded
+        train = []
     if not val:
         raise ValueError(f"fold {cfg.data.val_fold} holds no labelled image; use fewer data.n_folds")
     return train, val

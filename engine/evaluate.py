@@ -23,7 +23,7 @@ def evaluate(checkpoint: str, overrides: list[str] | None = None, device: str = 
     model, config = load_model(checkpoint, overrides=overrides)
     cfg = OmegaConf.create(config)
     task = get_task(int(cfg.stage.id))
-    _, val = task.build_datasets(cfg)
+    _, val = task.build_datasets(cfg, with_train=False)
     if prepare_val is not None:
         prepare_val(val, cfg)
     loader = DataLoader(val, batch_size=int(cfg.trainer.batch_size), num_workers=int(cfg.data.num_workers))

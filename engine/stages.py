@@ -1,7 +1,8 @@
 """Registry of stage tasks.  Each task module offers the same small face to the training loop:
 
 - ``build_model(cfg) -> nn.Module``        (forward(batch dict) -> output dict)
-- ``build_datasets(cfg) -> (train, val)``  (items are dicts of tensors/values; ``val`` may carry metadata)
+- ``build_datasets(cfg, with_train=True) -> (train, val)``  (items are dicts of tensors/values; ``val`` may carry
+  metadata; ``with_train=False`` leaves the training split empty, for evaluation)
 - ``loss(batch, out, cfg) -> (loss, parts)``
 - ``validate(model, loader, cfg, device) -> dict``  (holds ``cfg.stage.monitor``)
 - ``MONITOR_MODE``: "min" or "max" for that metric

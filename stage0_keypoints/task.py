@@ -23,8 +23,8 @@ def build_model(cfg) -> torch.nn.Module:
     return KeypointNet(m.encoder, bool(m.pretrained), m.get("weights_path"), m.get("decoder_channels"))
 
 
-def build_datasets(cfg):
-    train, val = split_images(cfg)
+def build_datasets(cfg, with_train: bool = True):
+    train, val = split_images(cfg, with_train)
     m = cfg.model
     cache = Path(cfg.data.get("cache_dir") or Path(cfg.data.dir) / f".cache_stage0_{m.cache_size}")
     cache.mkdir(parents=True, exist_ok=True)

@@ -31,8 +31,8 @@ def _jobs(root: Path, paths: list[Path]) -> list[tuple[Path, Path, int]]:
     return [(Path(p), r.csv, r.fs) for p, r in zip(paths, recs)]
 
 
-def build_datasets(cfg):
-    train, val = split_images(cfg)
+def build_datasets(cfg, with_train: bool = True):
+    train, val = split_images(cfg, with_train)
     m, root = cfg.model, Path(cfg.data.dir)
     cache = Path(cfg.data.get("cache_dir") or root / f".cache_stage1_{m.cache_size}")
     items_t, items_v = cached_splits(_jobs(root, train), _jobs(root, val), cache_job(cache, int(m.cache_size)),

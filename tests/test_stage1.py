@@ -161,13 +161,22 @@ def test_stage1_smoke_trains_validates_per_type_and_loads_without_hydra(tmp_path
     from engine.loop import train
     from test_train import make_cfg
 
-    res = train(make_cfg(["stage=1", "experiment=smoke"], tmp_path / "run", tmp_path / "data"))
+    cfg = make_cfg(["stage=1", "experiment=smoke"], tmp_path / "run", tmp_path / "data")
+    res = train(cfg)
     assert np.isfinite(res["val/rect_median_mm"]) and 0 <= res["val/fallback_rate"] <= 1
     assert {f"val/{t}/rect_p95_mm" for t in ("0001", "0003", "0015")} <= set(res)
     model, cfg = load_model(tmp_path / "run" / "last.pt")
     out = model({"image": torch.zeros(1, 3, 64, 64, dtype=torch.uint8), "coords": torch.zeros(1, 2, 64, 64)})
     assert out["heatmap"].shape == (1, 64, 64) and out["col"].shape == (1, N_COLS, 64, 64)
     assert cfg["stage"]["id"] == 1 and cfg["model"]["method"] == "tps"
+
+    from engine.evaluate import evaluate
+    from stage1_rectify import task
+    train_ds, val_ds = task.build_datasets(make_cfg(["stage=1", "experiment=smoke"], tmp_path / "run",
+                                                    tmp_path / "data"), with_train=False)
+    assert len(train_ds) == 0 and len(val_ds) > 0                                  # evaluation caches no training image
+    again = evaluate(str(tmp_path / "run" / "last.pt"))
+    assert again["val/rect_median_mm"] == pytest.approx(res["val/rect_median_mm"])
 
 
 class _OracleNet:
