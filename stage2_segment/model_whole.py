@@ -1,0 +1,25 @@
+"""Whole-page model: a U-Net (timm encoder via segmentation-models-pytorch) over the rectified page plus two
+coordinate channels, with the coordinates concatenated again to the decoder output; 4 trace channels at full
+resolution.  Batch dict in (``image`` uint8 RGB, ``coords``), dict out (``logits`` (B, 4, H, W))."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from stage2_segment.layers import N_OUT, CoordHead, PageInput, maybe_checkpoint, unet_parts
+
+
+class WholeNet(nn.Module):
+    def __init__(self, m: dict):
+        super().__init__()
+        self.input = PageInput(m.get("channels", "rgb"))
+        self.unet = unet_parts(m, self.input.channels + 2)
+        self.head = CoordHead(m["decoder_channels"][-1], N_OUT)
+        self.grad_checkpointing = bool(m.get("grad_checkpointing"))
+
+    def forward(self, batch: dict) -> dict:
+        coords = batch["coords"]
+        x = torch.cat([self.input(batch["image"]), coords.to(batch["image"].device).float() * 2 - 1], 1)
+        feats = maybe_checkpoint(self.unet.encoder, x, self.grad_checkpointing)
+        dec = maybe_checkpoint(self.unet.decoder, feats, self.grad_checkpointing)
+        return {"logits": self.head(dec, coords)}

@@ -1,0 +1,50 @@
+"""Stage 2 for inference: rectified pages in, per-row trace probabilities out; several models (an ensemble) are
+averaged in probability space with weights, each optionally with horizontal-flip TTA.
+
+    from engine.checkpoint import load_model
+    model, cfg = load_model("runs/stage2/.../best.pt")
+    probs = predict([model], cfg["model"], [rect.page])       # (1, 4, H, W), page at cfg["model"]["page_k"]
+    leads = inference.extract.extract_leads(probs[0], lengths, fs, cfg["model"]["page_k"])
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from data import geometry as G
+from stage1_rectify.dataset import page_coords
+from stage2_segment.dataset import pad_page, padded_size
+
+
+@torch.no_grad()
+def forward_probs(model, image: torch.Tensor, coords: torch.Tensor, tta_flip: bool = False) -> torch.Tensor:
+    """(B, 3, H, W) uint8 + (B, 2, H, W) -> (B, 4, H, W) probabilities; the flip mirrors pixels and coordinates
+    together (each pixel keeps its page position, as in training) and the output is mirrored back."""
+    prob = torch.sigmoid(model({"image": image, "coords": coords})["logits"].float())
+    if tta_flip:
+        flipped = model({"image": image.flip(-1), "coords": coords.flip(-1)})["logits"].float()
+        prob = 0.5 * (prob + torch.sigmoid(flipped).flip(-1))
+    return prob
+
+
+@torch.no_grad()
+def predict(models: list, model_cfg: dict, pages: list[np.ndarray], weights: list[float] | None = None,
+            tta_flip: bool = False, device=None, batch_size: int = 2) -> np.ndarray:
+    """BGR pages at scale ``model_cfg["page_k"]`` -> (N, 4, h, w) float32 probabilities of the unpadded page."""
+    k = model_cfg["page_k"]
+    w, h = G.page_size(k)
+    device = device or next(models[0].parameters()).device
+    weights = np.asarray(weights if weights is not None else [1.0] * len(models), np.float64)
+    weights = weights / weights.sum()
+    coords = torch.from_numpy(page_coords(padded_size(k), k))
+    out = np.zeros((len(pages), 4, h, w), np.float32)
+    for a in range(0, len(pages), batch_size):
+        chunk = [pad_page(cv2.cvtColor(p if p.ndim == 3 else cv2.cvtColor(p, cv2.COLOR_GRAY2BGR),
+                                       cv2.COLOR_BGR2RGB), k) for p in pages[a:a + batch_size]]
+        image = torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).to(device)
+        c = coords[None].expand(len(chunk), -1, -1, -1).to(device)
+        for model, wt in zip(models, weights):
+            model.eval()
+            out[a:a + len(chunk)] += wt * forward_probs(model, image, c, tta_flip)[..., :h, :w].cpu().numpy()
+    return out

@@ -1,0 +1,105 @@
+"""Stage 2's face to the shared training loop (see engine/stages.py).  Validation is the competition metric end to
+end on the validation fold: masks -> ``inference.extract`` -> ``inference.metric``, per image type."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from data import geometry as G
+from engine.cache import cached_splits
+from engine.data import split_images
+from engine.loop import to_device
+from inference.extract import ExtractConfig, extract_leads
+from inference.metric import image_ratio, to_db
+from stage1_rectify.task import _jobs
+from stage2_segment.dataset import SegmentDataset, cache_job
+from stage2_segment.losses import segmentation_loss
+from stage2_segment.model_series import SeriesNet
+from stage2_segment.model_whole import WholeNet
+from stage2_segment.predict import forward_probs
+
+MONITOR_MODE = "max"
+MODELS = {"whole": WholeNet, "series": SeriesNet}
+
+
+def _plain(m) -> dict:
+    from omegaconf import OmegaConf
+    return OmegaConf.to_container(m, resolve=True) if OmegaConf.is_config(m) else dict(m)
+
+
+def page_k(m) -> tuple[float, float]:
+    return G.scales(m["page_k"] if np.isscalar(m["page_k"]) else tuple(m["page_k"]))
+
+
+def build_model(cfg) -> torch.nn.Module:
+    m = _plain(cfg.model)
+    if m.get("name") not in MODELS:
+        raise ValueError(f"stage 2 model.name must be one of {sorted(MODELS)}, got {m.get('name')!r}")
+    if m["name"] == "series" and m.get("crop_h"):
+        raise ValueError("the series model cuts row strips from whole page columns: set model.crop_h=null")
+    return MODELS[m["name"]](m)
+
+
+def extract_config(m) -> ExtractConfig:
+    return ExtractConfig(**_plain(m.get("extract") or {}))
+
+
+def build_datasets(cfg, with_train: bool = True):
+    train, val = split_images(cfg, with_train)
+    m, root, k = cfg.model, Path(cfg.data.dir), page_k(cfg.model)
+    cache = Path(cfg.data.get("cache_dir") or root / f".cache_stage2_{k[0]:g}x{k[1]:g}")
+    items_t, items_v = cached_splits(_jobs(root, train), _jobs(root, val), cache_job(cache, k), "stage2 cache",
+                                     bool(cfg.trainer.progress))
+    kw = dict(k=k, sigma=float(m.target_sigma), seed=int(cfg.seed))
+    return (SegmentDataset(items_t, train=True, crop_h=m.get("crop_h"), crop_w=m.get("crop_w"),
+                           shift_px=float(m.shift_px), stretch=float(m.stretch), hflip=float(m.hflip),
+                           strength=float(cfg.augment.strength), **kw),
+            SegmentDataset(items_v, train=False, **kw))
+
+
+def loss(batch: dict, out: dict, cfg):
+    return segmentation_loss(out, batch, cfg.model)
+
+
+def score_pages(probs: np.ndarray, truths: list, k, ecfg: ExtractConfig) -> list[dict]:
+    """(N, 4, H, W) page probabilities + [(fs, type, true leads)] -> one row per image with its SNR ratio."""
+    rows = []
+    for p, (fs, image_type, leads) in zip(probs, truths):
+        pred = extract_leads(p, {lead: len(v) for lead, v in leads.items()}, fs, k, ecfg)
+        rows.append({"type": image_type, "ratio": image_ratio(leads, pred, fs)})
+    return rows
+
+
+@torch.no_grad()
+def validate(model, loader, cfg, device) -> dict:
+    ds: SegmentDataset = loader.dataset
+    w, h = G.page_size(ds.k)
+    ecfg, tta = extract_config(cfg.model), bool(cfg.model.get("tta_flip"))
+    rows, losses = [], []
+    for batch in loader:
+        b = to_device(batch, device)
+        losses.append(float(loss(b, model(b), cfg)[0]))
+        probs = forward_probs(model, b["image"], b["coords"], tta)[..., :h, :w].cpu().numpy()
+        rows += score_pages(probs, [ds.truth(int(i)) for i in batch["idx"]], ds.k, ecfg)
+    table = pd.DataFrame(rows)
+    res = {"loss": float(np.mean(losses)), "snr_db": float(to_db(table["ratio"].mean()))}
+    for t, g in table.groupby("type"):
+        res[f"{t}/snr_db"] = float(to_db(g["ratio"].mean()))
+    return res
+
+
+@torch.no_grad()
+def preview(model, ds: SegmentDataset, cfg, device, n: int = 2) -> list[np.ndarray]:
+    """Validation pages with the predicted traces in red, for the run logger."""
+    out = []
+    for i in range(min(n, len(ds))):
+        item = ds[i]
+        prob = forward_probs(model, item["image"][None].to(device), item["coords"][None].to(device))
+        heat = prob[0].max(0).values.cpu().numpy()
+        img = item["image"].permute(1, 2, 0).numpy()[..., ::-1].astype(np.float32)
+        img[..., 2] = np.maximum(img[..., 2], heat * 255)
+        out.append(img.astype(np.uint8))
+    return out
