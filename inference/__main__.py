@@ -1,0 +1,141 @@
+"""Write a submission for a competition-layout dir, or score the pipeline on its train images:
+
+    python -m inference data_dir=DIR checkpoints=[s0.pt,s1.pt,s2.pt] [out=submission.parquet]
+    python -m inference data_dir=DIR checkpoints=[...] split=val [fold=0 n_folds=5]   # local score per image type
+
+Options (key=value): weights=[...] (one per checkpoint, averaged within each stage), tta_flip=true (stage 2),
+stage0_tta=true (four quarter turns), rectify=model|gt (gt: the generator's labels instead of stages 0 and 1, the
+upper bound of stage 2), extract.<field>=... (inference.extract.ExtractConfig), stage1.model.<key>=... (decoding
+settings of a stage's checkpoints), device=auto|cpu|cuda, batch_size=2, limit=N (first N images), types=0001,0005.
+
+split=test (default) reads test.csv and test/{id}.png (and scores when a solution.parquet lies beside, as data.synth
+writes); split=train|val reads train images (val: the records of fold ``fold``), writes their submission and
+prints the score per image type.  An image that cannot be read or digitized is reported and given 0 mV, so one
+bad file never costs the submission.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from data.competition import Competition
+from data.folds import load_folds
+from data.submission import read_table, write_submission
+from data.synth.generate import parse_overrides
+from inference.pipeline import Digitizer
+from inference.score import per_type, score_table
+from inference.metric import to_db
+
+
+def _list(v: str | None) -> list[str]:
+    if not v:
+        return []
+    return [x.strip() for x in v.strip("[]").split(",") if x.strip()]
+
+
+def _bool(v: str) -> bool:
+    return str(v).lower() in ("1", "true", "yes", "on")
+
+
+def _value(v: str):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(v.lower(), v)
+
+
+def work_list(comp: Competition, split: str, fold: int, n_folds: int, types: list[str] | None):
+    """(lead table in test.csv layout, {image id: image path}, solution or None)."""
+    if split == "test":
+        table = comp.test_meta
+        paths = {i: comp.test_image(i) for i in table["id"].astype(str).unique()}
+        sol_path = comp.root / "solution.parquet"
+        sol = read_table(sol_path) if sol_path.is_file() else None
+        return table, paths, sol
+    if split not in ("train", "val"):
+        raise SystemExit(f"split must be test, train or val, got {split!r}")
+    records = None
+    if split == "val":
+        folds = load_folds(comp.root, n_folds)
+        records = folds["id"][folds["fold"] == fold].tolist()
+    images = comp.images(types)
+    if records is not None:
+        images = images[images["id"].isin(records)]
+    table = comp.lead_table(records, types)
+    return table, dict(zip(images["image_id"], images["path"])), comp.solution(records, types)
+
+
+def digitize_all(dig: Digitizer, table: pd.DataFrame, paths: dict, batch_size: int) -> tuple[dict, list[str]]:
+    """{image id: {lead: values}} for every image of the table; failures get 0 mV and are listed."""
+    meta = {i: (int(g["fs"].iloc[0]), dict(zip(g["lead"], g["number_of_rows"].astype(int))))
+            for i, g in table.assign(id=table["id"].astype(str)).groupby("id", sort=False)}
+    ids, preds, failed = list(meta), {}, []
+
+    def one_by_one(chunk):
+        for i in chunk:
+            try:
+                preds[i] = dig.run([paths[i]], [meta[i][0]], [meta[i][1]])[0][0]
+            except Exception as e:                        # noqa: BLE001 - any failure: report, 0 mV, go on
+                failed.append(f"{i} ({paths.get(i)}): {type(e).__name__}: {e}")
+                preds[i] = {lead: np.zeros(n) for lead, n in meta[i][1].items()}
+
+    with tqdm(total=len(ids), desc="digitize", unit="img") as bar:
+        for a in range(0, len(ids), batch_size):
+            chunk = ids[a:a + batch_size]
+            try:
+                leads, _ = dig.run([paths[i] for i in chunk], [meta[i][0] for i in chunk], [meta[i][1] for i in chunk])
+                preds.update(zip(chunk, leads))
+            except Exception:                             # noqa: BLE001 - find the bad image, keep the rest
+                one_by_one(chunk)
+            bar.update(len(chunk))
+    return preds, failed
+
+
+def main(argv=None) -> float | None:
+    opts = parse_overrides(sys.argv[1:] if argv is None else argv)
+    if "data_dir" not in opts or "checkpoints" not in opts:
+        raise SystemExit(__doc__)
+    extract = {k.split(".", 1)[1]: _value(v) for k, v in opts.items() if k.startswith("extract.")}
+    overrides: dict[int, list[str]] = {}
+    for k, v in opts.items():
+        if k.startswith("stage") and "." in k and k[5].isdigit():
+            overrides.setdefault(int(k[5]), []).append(f"{k.split('.', 1)[1]}={v}")
+    batch_size = int(opts.get("batch_size", 2))
+    dig = Digitizer(_list(opts["checkpoints"]), [float(w) for w in _list(opts.get("weights"))] or None,
+                    opts.get("device", "auto"), opts.get("rectify", "model"), _bool(opts.get("tta_flip", "false")),
+                    _bool(opts.get("stage0_tta", "false")), extract, overrides, batch_size)
+    comp = Competition(opts["data_dir"])
+    types = _list(opts.get("types")) or None
+    table, paths, sol = work_list(comp, opts.get("split", "test"), int(opts.get("fold", 0)),
+                                  int(opts.get("n_folds", 5)), types)
+    if "limit" in opts:
+        keep = list(paths)[:int(opts["limit"])]
+        paths = {i: paths[i] for i in keep}
+        table = table[table["id"].astype(str).isin(keep)]
+    preds, failed = digitize_all(dig, table, paths, batch_size)
+    out = Path(opts.get("out", "submission.parquet"))
+    sub = write_submission(out, preds, table)
+    print(f"wrote {out} ({len(sub)} rows, {len(paths)} images)")
+    if failed:
+        warnings.warn(f"{len(failed)} images failed and were given 0 mV:\n" + "\n".join(failed), stacklevel=1)
+    print(dig.timing_report(len(paths)))
+    if sol is None:
+        return None
+    sol = sol[sol["id"].str.split("_").str[0].isin(set(paths))]
+    scores = score_table(sub, sol)
+    if "type" in scores:
+        print(per_type(scores).to_string(float_format=lambda v: f"{v:.2f}"))
+    total = float(to_db(scores["ratio"].mean()))
+    print(f"score_db {total:.4f}")
+    return total
+
+
+if __name__ == "__main__":
+    main()

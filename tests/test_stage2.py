@@ -1,0 +1,150 @@
+"""Stage 2: targets, strips, the two models (every fusion), losses, and the smoke run with its end-to-end SNR."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from data import geometry as G
+from inference.extract import ExtractConfig, extract_leads
+from inference.metric import image_ratio, to_db
+from stage2_segment import strips
+from stage2_segment.dataset import shift_columns
+from stage2_segment.losses import segmentation_loss
+from stage2_segment.model_series import FUSIONS, SeriesNet
+from stage2_segment.model_whole import WholeNet
+from stage2_segment.targets import row_columns, trace_masks
+
+
+def _signals(fs=500, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(G.sig_len(fs)) / fs
+    df = pd.DataFrame({lead: 0.8 * np.sin(2 * np.pi * (1.1 + 0.1 * i) * t + rng.uniform(0, 6))
+                       + 0.3 * np.sin(2 * np.pi * 7 * t) for i, lead in enumerate(G.LEADS)})
+    for lead in G.LEADS:
+        if lead != G.RHYTHM_LEAD:
+            a, b = G.lead_sample_window(lead, fs)
+            df.loc[:a - 1, lead] = np.nan
+            df.loc[b:, lead] = np.nan
+    return df
+
+
+def _leads(df):
+    return {lead: df[lead].dropna().to_numpy() for lead in G.LEADS}
+
+
+@pytest.mark.parametrize("sigma", [0.0, 1.0])
+def test_masks_keep_the_subpixel_position_of_every_column(sigma):
+    ycols = np.array([[10.3, 10.75, np.nan, 12.0]], np.float32)
+    m = trace_masks(ycols, 30, sigma)[0]
+    y = np.arange(30)[:, None]
+    centroid = (m * y).sum(0) / np.maximum(m.sum(0), 1e-9)
+    assert np.allclose(centroid[[0, 1, 3]], ycols[0, [0, 1, 3]], atol=0.01)
+    assert m[:, 2].sum() == 0                                       # no trace, no target
+    if sigma == 0:
+        assert (m > 0).sum(0).max() <= 2                            # sparse: at most 2 px per column
+
+
+@pytest.mark.parametrize("k", [(1.0, 0.5), (2.0, 1.0)])
+def test_targets_decode_back_to_the_signal_through_the_extractor(k):
+    """Target -> extraction -> metric: the targets are where the extractor reads the signal (> 30 dB uncapped)."""
+    df = _signals()
+    ycols = row_columns(df, 500, k)
+    w, h = G.page_size(k)
+    probs = trace_masks(ycols, h)
+    pred = extract_leads(probs, {ld: len(v) for ld, v in _leads(df).items()}, 500, k,
+                         ExtractConfig(subpixel="soft", soft_radius=1))
+    truth = _leads(df)
+    sig = sum(float(np.sum((v - v.mean()) ** 2)) for v in truth.values())
+    noise = sum(float(np.sum(((truth[ld] - truth[ld].mean()) - (pred[ld] - pred[ld].mean())) ** 2)) for ld in G.LEADS)
+    assert 10 * np.log10(sig / noise) > 30
+    assert to_db(image_ratio(truth, pred, 500)) > 25.8               # capped metric at its maximum
+
+
+def test_shifted_targets_follow_the_warped_page():
+    ycols = np.array([[np.nan, 5.0, 6.0, 7.0, 8.0, np.nan]], np.float32)
+    out = shift_columns(ycols, dx=1.0, dy=0.5, sy=1.1, cy=0.0)
+    assert np.allclose(out[0, 2:5], 1.1 * ycols[0, 1:4] + 0.5) and np.isnan(out[0, 1])
+
+
+def test_strips_cut_and_paste_back_in_place():
+    bounds = strips.strip_bounds(0.25, 3.0)
+    assert all((b - a) % 32 == 0 for a, b in bounds) and len(bounds) == G.N_ROWS
+    h = G.page_size(0.25)[1]
+    page = torch.arange(h, dtype=torch.float32).view(1, 1, h, 1).expand(1, 1, h, 3)
+    s = strips.cut(page, bounds, fill=-1.0)                          # (1, R, 1, hs, 3)
+    back, covered = strips.paste(s[:, :, 0], bounds, h, fill=-7.0)
+    for r, (a, b) in enumerate(bounds):
+        rows = torch.arange(max(a, 0), min(b, h))
+        assert torch.equal(back[0, r, rows, 0], rows.float()) and covered[r, rows].all()
+    assert (back[0, 0, :max(bounds[0][0], 0)] == -7).all()
+
+
+def _model_cfg(**kw):
+    return {"encoder": "tu-resnet18", "decoder_channels": [16, 8, 8], "page_k": [0.25, 0.25], "strip_mv": 3.0,
+            "pos_weight": 20.0, "column_weight": 0.5, "dice_weight": 0.5, "column_loss": "ce", **kw}
+
+
+def _batch(W=96):
+    h = G.page_size(0.25)[1]
+    H = -(-h // 32) * 32
+    ys, xs = torch.meshgrid(torch.arange(H) / h, torch.arange(W) / 550, indexing="ij")
+    ycols = np.tile(np.array(G.BASELINES, np.float32)[:, None] * 0.25, (1, W))
+    return {"image": torch.randint(0, 255, (2, 3, H, W), dtype=torch.uint8),
+            "coords": torch.stack([xs, ys])[None].expand(2, -1, -1, -1).contiguous(),
+            "mask": torch.from_numpy(trace_masks(ycols, H))[None].expand(2, -1, -1, -1).contiguous()}
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_series_fusions_run_forward_and_backward(fusion):
+    m = _model_cfg(fusion=fusion, grad_checkpointing=fusion == "conv2d")
+    model, batch = SeriesNet(m), _batch()
+    out = model(batch)
+    assert out["logits"].shape == batch["mask"].shape and out["weight"].shape == batch["mask"].shape
+    loss, parts = segmentation_loss(out, batch, m)
+    loss.backward()
+    assert torch.isfinite(loss) and set(parts) == {"bce", "dice", "column"}
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    if fusion != "none":    # zero-initialised last layers still learn
+        assert any(f.body[-1].weight.grad.abs().sum() > 0 for f in model.fusion if f.kind != "none")
+
+
+def test_whole_model_gives_four_full_resolution_channels_in_rgb_and_grey():
+    batch = _batch(64)
+    for channels in ("rgb", "grey"):
+        out = WholeNet(_model_cfg(channels=channels))(batch)
+        assert out["logits"].shape == batch["mask"].shape
+
+
+def test_column_loss_prefers_the_true_row():
+    batch = _batch(32)
+    m = _model_cfg(column_weight=1.0, dice_weight=0.0)
+    good = torch.where(batch["mask"] > 0, 5.0, -5.0)
+    bad = torch.roll(good, 4, dims=2)
+    for kind in ("ce", "softargmax"):
+        m["column_loss"] = kind
+        lg, pg = segmentation_loss({"logits": good}, batch, m)
+        lb, pb = segmentation_loss({"logits": bad}, batch, m)
+        assert pg["column"] < pb["column"] and lg < lb
+
+
+def test_stage2_smoke_trains_validates_end_to_end_per_type_and_loads_without_hydra(smoke_runs):
+    from engine.checkpoint import load_model
+
+    res = smoke_runs["metrics2"]
+    assert np.isfinite(res["val/snr_db"])
+    assert {f"val/{t}/snr_db" for t in ("0001", "0003", "0015")} <= set(res)
+    model, cfg = load_model(smoke_runs[2])
+    assert cfg["stage"]["id"] == 2 and cfg["model"]["name"] == "whole"
+    out = model(_batch(64))
+    assert out["logits"].shape[1] == 4
+
+
+def test_series_smoke_trains(tmp_path, smoke_runs):
+    from engine.loop import train
+    from test_train import make_cfg
+
+    cfg = make_cfg(["stage=2", "model=series", "experiment=smoke", "model.fusion=conv3d", "trainer.epochs=1"],
+                   tmp_path / "run", smoke_runs["data"])
+    res = train(cfg)
+    assert np.isfinite(res["val/snr_db"]) and np.isfinite(res["train/loss"])
