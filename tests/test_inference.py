@@ -1,0 +1,89 @@
+"""The inference pipeline: the submission CLI (exact rows, a bad image costs only itself), validation mode with
+ground-truth rectification, the single-image call, and probability-space ensembles."""
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from data import geometry as G
+from data.submission import expected_ids, read_table
+from inference.__main__ import main
+from inference.ensemble import EnsembleModel
+
+
+def _ckpts(runs, stages=(0, 1, 2)):
+    return "checkpoints=[" + ",".join(str(runs[s]) for s in stages) + "]"
+
+
+def test_submission_has_exactly_the_rows_of_test_csv_and_a_bad_image_costs_only_itself(smoke_runs, tmp_path):
+    src = smoke_runs["data"]
+    data = tmp_path / "comp"
+    data.mkdir()
+    shutil.copy(src / "test.csv", data)
+    shutil.copy(src / "solution.parquet", data)
+    shutil.copytree(src / "test", data / "test")
+    table = pd.read_csv(data / "test.csv", dtype={"id": str})
+    ids = table["id"].unique()
+    assert len(ids) == 2
+    (data / "test" / f"{ids[0]}.png").write_bytes(b"not a png")           # one unreadable test image
+    out = tmp_path / "submission.parquet"
+    with pytest.warns(UserWarning, match=f"(?s)1 images failed.*{ids[0]}"):
+        score = main([f"data_dir={data}", _ckpts(smoke_runs), f"out={out}", "tta_flip=true"])
+    sub = read_table(out)
+    assert len(sub) == len(table.index.repeat(table["number_of_rows"]))
+    assert pd.Index(sub["id"]).equals(expected_ids(table)) and np.isfinite(sub["value"]).all()
+    bad = sub["id"].str.startswith(f"{ids[0]}_")
+    assert (sub.loc[bad, "value"] == 0).all() and (sub.loc[~bad, "value"] != 0).any()
+    assert np.isfinite(score)                                             # solution.parquet beside: scored
+
+
+def test_validation_mode_scores_per_type_with_ground_truth_rectification(smoke_runs, tmp_path, capsys):
+    out = tmp_path / "val.parquet"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                   # no image may fail
+        score = main([f"data_dir={smoke_runs['data']}", _ckpts(smoke_runs, (2,)), "rectify=gt", "split=val",
+                      "n_folds=2", f"out={out}", "extract.method=viterbi"])
+    text = capsys.readouterr().out
+    assert np.isfinite(score) and f"score_db {score:.4f}" in text
+    assert "0001" in text and "stage2" in text and "rectify (labels)" in text
+    with pytest.raises(ValueError, match="no stage \\[0, 1\\]"):
+        main([f"data_dir={smoke_runs['data']}", _ckpts(smoke_runs, (2,)), "split=val", "n_folds=2"])
+
+
+def test_single_image_gives_a_12_lead_frame_like_a_train_csv_and_a_plot(smoke_runs):
+    from inference.pipeline import Digitizer
+
+    image = next((smoke_runs["data"] / "train").glob("*/*-0001.png"))
+    dig = Digitizer([smoke_runs[s] for s in (0, 1, 2)], device="cpu")
+    df, fig = dig.digitize(image, fs=250, plot=True)
+    assert list(df.columns) == list(G.LEADS) and len(df) == G.sig_len(250)
+    assert df["II"].notna().all()
+    a, b = G.lead_sample_window("V5", 250)
+    assert df["V5"].iloc[a:b].notna().all() and df["V5"].drop(df.index[a:b]).isna().all()
+    assert len(fig.axes[0].lines) == 12
+    assert set(dig.timings) == {"read", "stage0", "stage1", "stage2", "extract"}
+
+
+class _Fixed(nn.Module):
+    def __init__(self, heat: float, cls: list[float]):
+        super().__init__()
+        self.heat, self.cls = heat, torch.tensor(cls)
+
+    def forward(self, batch):
+        n = batch["image"].shape[0]
+        return {"heatmap": torch.full((n, 2, 2), self.heat), "orientation": self.cls.expand(n, -1)}
+
+
+def test_ensemble_averages_probabilities_with_weights():
+    a, b = _Fixed(2.0, [2.0, 0.0, 0.0, 0.0]), _Fixed(-1.0, [0.0, 0.0, 3.0, 0.0])
+    out = EnsembleModel([a, b], [3.0, 1.0])({"image": torch.zeros(1, 3, 4, 4)})
+    sig = lambda v: 1 / (1 + np.exp(-v))                                   # noqa: E731
+    assert torch.sigmoid(out["heatmap"]).flatten()[0].item() == pytest.approx(0.75 * sig(2.0) + 0.25 * sig(-1.0),
+                                                                            abs=1e-5)
+    p = torch.softmax(out["orientation"], 1)[0]
+    want = 0.75 * torch.softmax(a.cls, 0) + 0.25 * torch.softmax(b.cls, 0)
+    assert torch.allclose(p, want, atol=1e-5)
