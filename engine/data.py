@@ -26,14 +26,17 @@ def ensure_data(cfg) -> Path:
     return root
 
 
-def split_images(cfg, with_train: bool = True) -> tuple[list[Path], list[Path]]:
-    """(train, validation) labelled image paths by record fold; train is empty when ``with_train`` is off."""
+def split_images(cfg, with_train: bool = True, labelled: bool = True) -> tuple[list[Path], list[Path]]:
+    """(train, validation) image paths by record fold (only those with label files when ``labelled``); train is
+    empty when ``with_train`` is off."""
     root = ensure_data(cfg)
     images = Competition(root).images(list(cfg.data.types) if cfg.data.get("types") else None)
-    images = images[[label_path(p).is_file() for p in images["path"]]]
+    if labelled:
+        images = images[[label_path(p).is_file() for p in images["path"]]]
     if images.empty:
-        raise FileNotFoundError(f"no labelled images under {root}/train: stages 0 and 1 need the generator's "
-                                "*.label.json beside each image (python -m data.synth ...)")
+        why = (": stages 0 and 1 (and 2, unless model.rectify_with=[stage0.pt,stage1.pt]) need the generator's "
+               "*.label.json beside each image (python -m data.synth ...)") if labelled else ""
+        raise FileNotFoundError(f"no {'labelled ' if labelled else ''}images under {root}/train{why}")
     folds = load_folds(root, int(cfg.data.n_folds)).set_index("id")["fold"]
     is_val = images["id"].map(folds).to_numpy() == int(cfg.data.val_fold)
     train, val = list(images["path"][~is_val]), list(images["path"][is_val])

@@ -43,23 +43,24 @@ def find_label(image_path: str | Path) -> Path:
                             f"test_labels/); only synthetic data has one")
 
 
-class Digitizer:
-    def __init__(self, checkpoints: list[str], weights: list[float] | None = None, device: str = "auto",
-                 rectify: str = "model", tta_flip: bool = False, stage0_tta: bool = False,
-                 extract: dict | None = None, overrides: dict[int, list[str]] | None = None, batch_size: int = 2):
+class Rectifier:
+    """Raw images -> rectified pages at scale k: stages 0 and 1 (``rectify="model"``) or the generator's labels
+    (``"gt"``).  Also what stage 2 trains on when its pages come from the models (``model.rectify_with``)."""
+
+    def __init__(self, checkpoints: list[str], k=None, weights: list[float] | None = None, device: str = "auto",
+                 rectify: str = "model", stage0_tta: bool = False, overrides: dict[int, list[str]] | None = None,
+                 batch_size: int = 2, need: tuple[int, ...] = ()):
         if rectify not in ("model", "gt"):
             raise ValueError(f"rectify must be model or gt, got {rectify!r}")
         self.device = resolve_device(device)
         self.stages = load_stages(list(checkpoints), weights, self.device, overrides)
-        need = (2,) if rectify == "gt" else (0, 1, 2)
+        need = tuple(sorted(set(need) | ({0, 1} if rectify == "model" else set())))
         missing = [s for s in need if s not in self.stages]
         if missing:
-            raise ValueError(f"checkpoints=[...] holds no stage {missing} model (given: "
-                             f"{sorted(self.stages)}); rectify=gt needs stage 2 only")
-        self.rectify_with, self.tta_flip, self.stage0_tta, self.batch_size = rectify, tta_flip, stage0_tta, batch_size
-        m2 = self.stages[2][1]["model"]
-        self.k = tuple(m2["page_k"]) if not np.isscalar(m2["page_k"]) else float(m2["page_k"])
-        self.extract_cfg = ExtractConfig(**{**(m2.get("extract") or {}), **(extract or {})})
+            raise ValueError(f"checkpoints=[...] holds no stage {missing} model (given: {sorted(self.stages)}); "
+                             "rectify=gt needs no stage 0 or 1")
+        self.k, self.rectify_with, self.stage0_tta, self.batch_size = k, rectify, stage0_tta, batch_size
+        self.key = tuple(f"{Path(c).resolve()}@{Path(c).stat().st_mtime_ns}" for c in checkpoints)  # for caches
         self.timings: dict[str, float] = defaultdict(float)
 
     @contextmanager
@@ -71,7 +72,7 @@ class Digitizer:
         self.timings[name] += time.perf_counter() - t0
 
     def pages(self, images: list[np.ndarray], paths: list[Path] | None = None) -> list[np.ndarray]:
-        """Raw BGR images -> rectified pages at stage 2's scale."""
+        """Raw BGR images -> rectified BGR pages at scale k."""
         if self.rectify_with == "gt":
             with self._timed("rectify (labels)"):
                 return [PageLabel.load(find_label(p)).rectify(im, self.k) for im, p in zip(images, paths)]
@@ -84,6 +85,17 @@ class Digitizer:
             rects = stage1_predict(model1, cfg1["model"], images, [r.H for r in res0], self.k, self.device,
                                    self.batch_size)
         return [r.page for r in rects]
+
+
+class Digitizer(Rectifier):
+    def __init__(self, checkpoints: list[str], weights: list[float] | None = None, device: str = "auto",
+                 rectify: str = "model", tta_flip: bool = False, stage0_tta: bool = False,
+                 extract: dict | None = None, overrides: dict[int, list[str]] | None = None, batch_size: int = 2):
+        super().__init__(checkpoints, None, weights, device, rectify, stage0_tta, overrides, batch_size, need=(2,))
+        m2 = self.stages[2][1]["model"]
+        self.k = tuple(m2["page_k"]) if not np.isscalar(m2["page_k"]) else float(m2["page_k"])
+        self.tta_flip = tta_flip
+        self.extract_cfg = ExtractConfig(**{**(m2.get("extract") or {}), **(extract or {})})
 
     def probabilities(self, pages: list[np.ndarray]) -> np.ndarray:
         _, cfg2, members = self.stages[2]

@@ -1,5 +1,5 @@
-"""Stage-2 dataset.  Each labelled image is rectified once at page scale ``page_k`` (one remap of the raw image
-through the generator's ground-truth map, ``PageLabel.rectify``) and cached as a PNG with the true trace y of
+"""Stage-2 dataset.  Each image is rectified once at page scale ``page_k`` (one remap of the raw image through the
+generator's ground-truth map, ``PageLabel.rectify``, or through stages 0 and 1 with ``model.rectify_with``) and cached as a PNG with the true trace y of
 every row at every column.  Items are then cheap: a random crop with a small sub-pixel shift and vertical stretch
 (stage 1 leaves ~0.1 mm of error), photometric noise and a horizontal flip for training; the whole page for
 validation, with what the end-to-end metric needs.
@@ -38,24 +38,28 @@ def pad_page(page: np.ndarray, k) -> np.ndarray:
                               value=(255, 255, 255))
 
 
-def cache_item(image_path: Path, signals_csv: Path, fs: int, cache_dir: Path, k) -> Path:
-    out = item_path(cache_dir, image_path, G.scales(k), "stage2")
+def cache_item(image_path: Path, signals_csv: Path, fs: int, cache_dir: Path, k, rectifier=None) -> Path:
+    """``rectifier`` (``inference.pipeline.Rectifier``): pages from stages 0 and 1 instead of the labels, as real
+    competition images need; the targets still come from the signal, since the rectified geometry is fixed."""
+    out = item_path(cache_dir, image_path, G.scales(k), "stage2", *(rectifier.key if rectifier else ()))
     if out.is_file():
         return out
-    label = PageLabel.load(label_path(image_path))
-    page = label.rectify(read_image(image_path), k)
+    raw = read_image(image_path)
+    page = (rectifier.pages([raw])[0] if rectifier is not None else
+            PageLabel.load(label_path(image_path)).rectify(raw, k))
     ok, png = cv2.imencode(".png", page)
     if not ok:
         raise ValueError(f"{image_path}: could not encode the rectified page")
-    return save_item(out, page=png, ycols=row_columns(pd.read_csv(signals_csv), fs, k), type=label.image_type,
+    return save_item(out, page=png, ycols=row_columns(pd.read_csv(signals_csv), fs, k),
+                     type=Path(image_path).stem.rsplit("-", 1)[1],
                      fs=fs, csv=str(signals_csv))
 
 
-def cache_job(cache_dir: Path, k):
+def cache_job(cache_dir: Path, k, rectifier=None):
     """job (image, signals csv, fs) -> its cached file."""
     def make(job) -> Path:
         image, csv, fs = job
-        return cache_item(Path(image), Path(csv), int(fs), cache_dir, k)
+        return cache_item(Path(image), Path(csv), int(fs), cache_dir, k, rectifier)
     cache_dir.mkdir(parents=True, exist_ok=True)
     return make
 

@@ -48,11 +48,16 @@ def extract_config(m) -> ExtractConfig:
 
 
 def build_datasets(cfg, with_train: bool = True):
-    train, val = split_images(cfg, with_train)
     m, root, k = cfg.model, Path(cfg.data.dir), page_k(cfg.model)
+    rectify_with = list(m.get("rectify_with") or [])
+    train, val = split_images(cfg, with_train, labelled=not rectify_with)
+    rectifier = None
+    if rectify_with:      # real images: pages from stages 0 and 1, targets from the signal
+        from inference.pipeline import Rectifier
+        rectifier = Rectifier(rectify_with, k, device=str(cfg.trainer.device))
     cache = Path(cfg.data.get("cache_dir") or root / f".cache_stage2_{k[0]:g}x{k[1]:g}")
-    items_t, items_v = cached_splits(_jobs(root, train), _jobs(root, val), cache_job(cache, k), "stage2 cache",
-                                     bool(cfg.trainer.progress))
+    items_t, items_v = cached_splits(_jobs(root, train), _jobs(root, val), cache_job(cache, k, rectifier),
+                                     "stage2 cache", bool(cfg.trainer.progress))
     kw = dict(k=k, sigma=float(m.target_sigma), seed=int(cfg.seed))
     return (SegmentDataset(items_t, train=True, crop_h=m.get("crop_h"), crop_w=m.get("crop_w"),
                            shift_px=float(m.shift_px), stretch=float(m.stretch), hflip=float(m.hflip),

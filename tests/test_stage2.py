@@ -148,3 +148,17 @@ def test_series_smoke_trains(tmp_path, smoke_runs):
                    tmp_path / "run", smoke_runs["data"])
     res = train(cfg)
     assert np.isfinite(res["val/snr_db"]) and np.isfinite(res["train/loss"])
+
+
+def test_stage2_pages_can_come_from_stages_0_and_1(smoke_runs, tmp_path):
+    from stage2_segment import task
+    from test_train import make_cfg
+
+    cfg = make_cfg(["stage=2", "experiment=smoke", f"model.rectify_with=[{smoke_runs[0]},{smoke_runs[1]}]",
+                    f"data.cache_dir={tmp_path / 'cache'}"], tmp_path / "run", smoke_runs["data"])
+    train_ds, val_ds = task.build_datasets(cfg, with_train=False)
+    assert len(train_ds) == 0 and len(val_ds) > 0
+    item = val_ds[0]
+    assert item["image"].shape[1:] == item["mask"].shape[1:] and item["mask"].sum() > 0
+    fs, image_type, leads = val_ds.truth(0)
+    assert image_type in ("0001", "0003", "0015") and set(leads) == set(G.LEADS)
