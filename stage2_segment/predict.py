@@ -18,10 +18,13 @@ from stage2_segment.dataset import pad_page, padded_size
 
 
 @torch.no_grad()
-def forward_probs(model, image: torch.Tensor, coords: torch.Tensor, tta_flip: bool = False) -> torch.Tensor:
-    """(B, 3, H, W) uint8 + (B, 2, H, W) -> (B, 4, H, W) probabilities; the flip mirrors pixels and coordinates
-    together (each pixel keeps its page position, as in training) and the output is mirrored back."""
-    prob = torch.sigmoid(model({"image": image, "coords": coords})["logits"].float())
+def forward_probs(model, image: torch.Tensor, coords: torch.Tensor, tta_flip: bool = False,
+                  out: dict | None = None) -> torch.Tensor:
+    """(B, 3, H, W) uint8 + (B, 2, H, W) -> (B, 4, H, W) probabilities (``out``: the model's output on this batch,
+    when already computed); the flip mirrors pixels and coordinates together (each pixel keeps its page
+    position, as in training) and the output is mirrored back."""
+    out = out if out is not None else model({"image": image, "coords": coords})
+    prob = torch.sigmoid(out["logits"].float())
     if tta_flip:
         flipped = model({"image": image.flip(-1), "coords": coords.flip(-1)})["logits"].float()
         prob = 0.5 * (prob + torch.sigmoid(flipped).flip(-1))

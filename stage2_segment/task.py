@@ -86,8 +86,9 @@ def validate(model, loader, cfg, device) -> dict:
     rows, losses = [], []
     for batch in loader:
         b = to_device(batch, device)
-        losses.append(float(loss(b, model(b), cfg)[0]))
-        probs = forward_probs(model, b["image"], b["coords"], tta)[..., :h, :w].cpu().numpy()
+        out = model(b)
+        losses.append(float(loss(b, out, cfg)[0]))
+        probs = forward_probs(model, b["image"], b["coords"], tta, out)[..., :h, :w].cpu().numpy()
         rows += score_pages(probs, [ds.truth(int(i)) for i in batch["idx"]], ds.k, ecfg)
     table = pd.DataFrame(rows)
     res = {"loss": float(np.mean(losses)), "snr_db": float(to_db(table["ratio"].mean()))}

@@ -110,3 +110,15 @@ def test_einthoven_projection_and_short_ii_blend(page):
     a, b = G.slot_sample_window(G.short_slot("II"), FS)
     np.testing.assert_allclose(blended["II"][b:], plain["II"][b:])              # only the short window changes
     assert np.abs(blended["II"][a:b] - plain["II"][a:b]).max() > 0
+
+
+def test_rows_are_searched_only_near_their_baseline(page):
+    """Stray maxima far from a row (another row's trace, header text) are out of reach of that row's search."""
+    probs, truth = page
+    stray = probs.copy()
+    y = int(G.mv_to_y(-5.0, 0))                                  # 5 mV below row 0's baseline
+    stray[0, y - 2:y + 3, 300:900] = 1.0
+    lengths = {lead: len(v) for lead, v in truth.items()}
+    whole = extract_leads(stray, lengths, FS, 1.0, ExtractConfig(band_mv=0))
+    banded = extract_leads(stray, lengths, FS, 1.0, ExtractConfig(band_mv=3.0))
+    assert _snr_db(truth, banded) > 30 > _snr_db(truth, whole) + 10
