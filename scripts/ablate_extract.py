@@ -1,0 +1,76 @@
+"""Compare extraction settings on the same stage-2 probabilities: the validation fold's pages (rectified by the
+labels, as in training) go through the network once, then every setting is scored end to end, per image type.
+
+    python scripts/ablate_extract.py STAGE2_CKPT [max_images=80] [tta_flip=false]
+
+Prints one row per setting: SNR (dB of the mean ratio, as the competition averages) overall and per type, and
+the extraction time per page.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from data import geometry as G
+from engine.checkpoint import load_model
+from inference.extract import ExtractConfig
+from inference.metric import to_db
+from stage2_segment import task
+from stage2_segment.predict import forward_probs
+
+SETTINGS = {
+    "argmax + soft, whole page": dict(method="argmax", subpixel="soft", band_mv=0),
+    "argmax + soft": dict(method="argmax", subpixel="soft"),
+    "argmax + parabola": dict(method="argmax", subpixel="parabola"),
+    "argmax, integer": dict(method="argmax", subpixel="none"),
+    "viterbi + soft, whole page": dict(method="viterbi", subpixel="soft", band_mv=0),
+    "viterbi + soft": dict(method="viterbi", subpixel="soft"),
+    "viterbi + soft, min_prob 0.2": dict(method="viterbi", subpixel="soft", min_prob=0.2),
+    "viterbi + soft + short II 0.5": dict(method="viterbi", subpixel="soft", blend_short_ii=0.5),
+    "viterbi + soft + Einthoven 0.5": dict(method="viterbi", subpixel="soft", einthoven=0.5),
+}
+
+
+def main(argv=None) -> pd.DataFrame:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        raise SystemExit(__doc__)
+    opts = dict(a.split("=", 1) for a in argv[1:])
+    model, cfg = load_model(argv[0])
+    cfg = OmegaConf.create(cfg)
+    _, val = task.build_datasets(cfg, with_train=False)
+    n = min(len(val), int(opts.get("max_images", len(val))))
+    w, h = G.page_size(val.k)
+    probs, truths = [], []
+    for i in tqdm(range(n), desc="stage 2"):
+        item = val[i]
+        p = forward_probs(model, item["image"][None], item["coords"][None], opts.get("tta_flip") == "true")
+        probs.append(p[0, :, :h, :w].numpy().astype(np.float16))
+        truths.append(val.truth(i))
+    rows = []
+    for name, kw in SETTINGS.items():
+        ecfg = replace(ExtractConfig(), **kw)
+        t0 = time.perf_counter()
+        table = pd.DataFrame(sum((task.score_pages(p[None].astype(np.float32), [t], val.k, ecfg)
+                                  for p, t in zip(probs, truths)), []))
+        row = {"setting": name, "snr_db": float(to_db(table["ratio"].mean())),
+               "s/page": (time.perf_counter() - t0) / n}
+        row |= {t: float(to_db(g["ratio"].mean())) for t, g in table.groupby("type")}
+        rows.append(row)
+        print(f"{name:<34} {row['snr_db']:7.2f} dB  {row['s/page']:.2f} s/page", flush=True)
+    out = pd.DataFrame(rows).set_index("setting")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(out.round(2).to_string())
+    return out
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(False)
+    main()
