@@ -7,3 +7,7 @@ OUT=${OUT:-runs/demo}
 .venv/bin/python -m data.synth.contact_sheet "$(ls -d "$OUT"/synth/train/*/ | head -1)" out="$OUT/contact_sheet.png"
 .venv/bin/python -m inference.baseline data_dir="$OUT/synth" out="$OUT/submission.parquet"
 .venv/bin/python -m inference.score "$OUT/submission.parquet" "$OUT/synth/solution.parquet"
+# With trained checkpoints (CHECKPOINTS=s0.pt,s1.pt,s2.pt), the same test split through the pipeline, scored.
+if [ -n "${CHECKPOINTS:-}" ]; then
+  .venv/bin/python -m inference data_dir="$OUT/synth" checkpoints="[$CHECKPOINTS]" out="$OUT/submission_pipeline.parquet"
+fi
