@@ -51,6 +51,18 @@ def _value(v: str):
     return {"true": True, "false": False}.get(v.lower(), v)
 
 
+def digitizer_from_opts(opts: dict) -> Digitizer:
+    """The Digitizer the key=value options describe (shared by this CLI and ``inference.digitize``)."""
+    extract = {k.split(".", 1)[1]: _value(v) for k, v in opts.items() if k.startswith("extract.")}
+    overrides: dict[int, list[str]] = {}
+    for k, v in opts.items():
+        if k.startswith("stage") and "." in k and k[5].isdigit():
+            overrides.setdefault(int(k[5]), []).append(f"{k.split('.', 1)[1]}={v}")
+    return Digitizer(_list(opts["checkpoints"]), [float(w) for w in _list(opts.get("weights"))] or None,
+                     opts.get("device", "auto"), opts.get("rectify", "model"), _bool(opts.get("tta_flip", "false")),
+                     _bool(opts.get("stage0_tta", "false")), extract, overrides, int(opts.get("batch_size", 2)))
+
+
 def work_list(comp: Competition, split: str, fold: int, n_folds: int, types: list[str] | None):
     """(lead table in test.csv layout, {image id: image path}, solution or None)."""
     if split == "test":
@@ -102,15 +114,8 @@ def main(argv=None) -> float | None:
     opts = parse_overrides(sys.argv[1:] if argv is None else argv)
     if "data_dir" not in opts or "checkpoints" not in opts:
         raise SystemExit(__doc__)
-    extract = {k.split(".", 1)[1]: _value(v) for k, v in opts.items() if k.startswith("extract.")}
-    overrides: dict[int, list[str]] = {}
-    for k, v in opts.items():
-        if k.startswith("stage") and "." in k and k[5].isdigit():
-            overrides.setdefault(int(k[5]), []).append(f"{k.split('.', 1)[1]}={v}")
     batch_size = int(opts.get("batch_size", 2))
-    dig = Digitizer(_list(opts["checkpoints"]), [float(w) for w in _list(opts.get("weights"))] or None,
-                    opts.get("device", "auto"), opts.get("rectify", "model"), _bool(opts.get("tta_flip", "false")),
-                    _bool(opts.get("stage0_tta", "false")), extract, overrides, batch_size)
+    dig = digitizer_from_opts(opts)
     comp = Competition(opts["data_dir"])
     types = _list(opts.get("types")) or None
     table, paths, sol = work_list(comp, opts.get("split", "test"), int(opts.get("fold", 0)),

@@ -4,7 +4,7 @@
 
 The CSV has the layout of the competition's train CSVs: columns I..V6 in mV, 10 s at fs, each short lead only in
 its own 2.5 s window (NaN elsewhere), lead II over the whole rhythm strip.  Other options as ``python -m inference``
-(tta_flip=true, stage0_tta=true, extract.<field>=..., device=cpu).
+(tta_flip=true, stage0_tta=true, extract.<field>=..., stageN.model.<key>=..., device=cpu).
 """
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 from data.synth.generate import parse_overrides
-from inference.__main__ import _bool, _list, _value
-from inference.pipeline import Digitizer
+from inference.__main__ import digitizer_from_opts
 
 
 def main(argv=None):
@@ -23,10 +22,7 @@ def main(argv=None):
     image, opts = Path(argv[0]), parse_overrides(argv[1:])
     if "checkpoints" not in opts:
         raise SystemExit(__doc__)
-    extract = {k.split(".", 1)[1]: _value(v) for k, v in opts.items() if k.startswith("extract.")}
-    dig = Digitizer(_list(opts["checkpoints"]), device=opts.get("device", "auto"),
-                    tta_flip=_bool(opts.get("tta_flip", "false")), stage0_tta=_bool(opts.get("stage0_tta", "false")),
-                    extract=extract)
+    dig = digitizer_from_opts(opts)
     plot = opts.get("plot")
     res = dig.digitize(image, int(opts.get("fs", 500)), plot=bool(plot))
     df, fig = res if plot else (res, None)
