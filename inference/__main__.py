@@ -4,7 +4,7 @@
     python -m inference data_dir=DIR checkpoints=[...] split=val [fold=0 n_folds=5]   # local score per image type
 
 Options (key=value): weights=[...] (one per checkpoint, averaged within each stage), tta_flip=true (stage 2),
-stage0_tta=true (four quarter turns), rectify=model|gt (gt: the generator's labels instead of stages 0 and 1, the
+stage0_tta=false (default true: the four quarter turns of stage 0 pooled), rectify=model|gt (gt: the generator's labels instead of stages 0 and 1, the
 upper bound of stage 2), extract.<field>=... (inference.extract.ExtractConfig), stage1.model.<key>=... (decoding
 settings of a stage's checkpoints), device=auto|cpu|cuda, batch_size=2, limit=N (first N images), types=0001,0005.
 
@@ -60,7 +60,7 @@ def digitizer_from_opts(opts: dict) -> Digitizer:
             overrides.setdefault(int(k[5]), []).append(f"{k.split('.', 1)[1]}={v}")
     return Digitizer(_list(opts["checkpoints"]), [float(w) for w in _list(opts.get("weights"))] or None,
                      opts.get("device", "auto"), opts.get("rectify", "model"), _bool(opts.get("tta_flip", "false")),
-                     _bool(opts.get("stage0_tta", "false")), extract, overrides, int(opts.get("batch_size", 2)))
+                     _bool(opts.get("stage0_tta", "true")), extract, overrides, int(opts.get("batch_size", 2)))
 
 
 def work_list(comp: Competition, split: str, fold: int, n_folds: int, types: list[str] | None):

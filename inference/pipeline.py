@@ -48,7 +48,7 @@ class Rectifier:
     (``"gt"``).  Also what stage 2 trains on when its pages come from the models (``model.rectify_with``)."""
 
     def __init__(self, checkpoints: list[str], k=None, weights: list[float] | None = None, device: str = "auto",
-                 rectify: str = "model", stage0_tta: bool = False, overrides: dict[int, list[str]] | None = None,
+                 rectify: str = "model", stage0_tta: bool = True, overrides: dict[int, list[str]] | None = None,
                  batch_size: int = 2, need: tuple[int, ...] = ()):
         if rectify not in ("model", "gt"):
             raise ValueError(f"rectify must be model or gt, got {rectify!r}")
@@ -89,7 +89,7 @@ class Rectifier:
 
 class Digitizer(Rectifier):
     def __init__(self, checkpoints: list[str], weights: list[float] | None = None, device: str = "auto",
-                 rectify: str = "model", tta_flip: bool = False, stage0_tta: bool = False,
+                 rectify: str = "model", tta_flip: bool = False, stage0_tta: bool = True,
                  extract: dict | None = None, overrides: dict[int, list[str]] | None = None, batch_size: int = 2):
         super().__init__(checkpoints, None, weights, device, rectify, stage0_tta, overrides, batch_size, need=(2,))
         m2 = self.stages[2][1]["model"]
