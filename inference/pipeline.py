@@ -82,8 +82,8 @@ class Rectifier:
             res0 = stage0_predict(model0, images, int(cfg0["model"]["input_size"]), self.device,
                                   self.batch_size, self.stage0_tta)
         with self._timed("stage1"):
-            rects = stage1_predict(model1, cfg1["model"], images, [r.H for r in res0], self.k, self.device,
-                                   self.batch_size)
+            rects = stage1_predict(model1, cfg1["model"], images, [r.H if r.ok else None for r in res0], self.k,
+                                   self.device, self.batch_size)     # no page found: the whole image, flagged
         return [r.page for r in rects]
 
 

@@ -92,7 +92,19 @@ def fit_page(ks: np.ndarray, pts: np.ndarray, conf: np.ndarray, thresh_mm: float
             chosen[k] = pts[idx[np.argmax(conf[idx])]]
             found[k] = True
     reproj = float(err[inl].mean()) if inl.any() else float("inf")
-    return PageFit(H, int(found.sum()), reproj, bool(found.sum() >= min_inliers), chosen, found)
+    return PageFit(H, int(found.sum()), reproj, bool(found.sum() >= min_inliers) and plausible_page(H), chosen, found)
+
+
+def plausible_page(H: np.ndarray) -> bool:
+    """The page's corners land in the image as a convex quadrilateral in front of the camera; RANSAC on a few
+    wrong peaks can give a homography that folds the page through the horizon (the page fans out from a point)."""
+    c = np.c_[G.page_corners(), np.ones(4)] @ np.linalg.inv(H).T
+    if not (np.all(c[:, 2] > 0) or np.all(c[:, 2] < 0)):
+        return False
+    q = c[:, :2] / c[:, 2:]
+    e = np.roll(q, -1, 0) - q
+    cross = e[:, 0] * np.roll(e, -1, 0)[:, 1] - e[:, 1] * np.roll(e, -1, 0)[:, 0]
+    return bool(np.all(cross > 0) or np.all(cross < 0))
 
 
 def normalize_page(img: np.ndarray, H: np.ndarray, k: float = 1.0) -> np.ndarray:

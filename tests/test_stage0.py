@@ -128,3 +128,20 @@ def test_unreadable_training_image_is_left_out_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"1 of 2 images left out:\n.*2-0001.png: cannot read image"):
         items = build_cache([good, broken], tmp_path / "cache", 64, progress=False)
     assert len(items) == 1 and np.load(items[0])["image"].shape == (64, 64, 3)
+
+
+def test_a_homography_that_folds_the_page_is_not_a_page():
+    import cv2
+
+    from data import geometry as G
+    from stage0_keypoints.decode import plausible_page
+
+    page = G.page_corners().astype(np.float32)
+    photo = np.float32([[300, 200], [3700, 400], [3600, 2900], [200, 2700]])     # a tilted photo of the page
+    assert plausible_page(cv2.getPerspectiveTransform(photo, page))
+    bowtie = photo[[0, 2, 1, 3]]                                                  # two corners swapped
+    assert not plausible_page(cv2.getPerspectiveTransform(bowtie, page))
+    beyond = np.float32([[0, 0], [1000, 0], [1000, 1000], [0, 1000]])
+    far = cv2.getPerspectiveTransform(page, beyond) @ np.diag([1.0, 1.0, 1.0])
+    far[2] = [0.001, 0.0, -1.0]                                                   # the horizon crosses the page
+    assert not plausible_page(np.linalg.inv(far))
