@@ -22,9 +22,9 @@ def plot_leads(page: np.ndarray, leads: dict[str, np.ndarray], fs: int, k=1.0, t
         v = leads[slot.lead]
         a, _ = G.slot_sample_window(slot, fs)
         t = (a + np.arange(len(v))) / fs
-        ax.plot(G.time_to_x(t, kx), G.mv_to_y(v, slot.row, ky), lw=0.8, color="tab:red")
-        ax.text(G.time_to_x(slot.t0, kx) + 4, G.mv_to_y(1.6, slot.row, ky), slot.lead, color="tab:red", fontsize=8)
+        ax.plot(G.time_to_x(t, kx), G.mv_to_y(v, slot.row, ky), lw=0.8, color="tab:blue")
+        ax.text(G.time_to_x(slot.t0, kx) + 4, G.mv_to_y(1.6, slot.row, ky), slot.lead, color="tab:blue", fontsize=8)
     ax.set_axis_off()
-    ax.set_title(title or "digitized leads (red) over the rectified page")
+    ax.set_title(title or "digitized leads (blue) over the rectified page")
     fig.tight_layout()
     return fig
