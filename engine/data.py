@@ -47,3 +47,10 @@ def split_images(cfg, with_train: bool = True, labelled: bool = True) -> tuple[l
     if not val:
         raise ValueError(f"fold {cfg.data.val_fold} holds no labelled image; use fewer data.n_folds")
     return train, val
+
+
+def image_jobs(root: Path, paths: list[Path]) -> list[tuple[Path, Path, int]]:
+    """(image, its record's signal CSV, fs) for each train image path ({root}/train/{id}/{id}-{type}.png)."""
+    comp = Competition(root)
+    recs = [comp.record(Path(p).stem.rsplit("-", 1)[0]) for p in paths]
+    return [(Path(p), r.csv, r.fs) for p, r in zip(paths, recs)]

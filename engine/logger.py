@@ -8,6 +8,15 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
+
+def heat_overlay(image, heat: np.ndarray) -> np.ndarray:
+    """A (3, H, W) uint8 RGB image tensor with a [0, 1] map raised into its red channel: BGR uint8 for previews."""
+    img = image.permute(1, 2, 0).numpy()[..., ::-1].astype(np.float32)
+    img[..., 2] = np.maximum(img[..., 2], heat[:img.shape[0], :img.shape[1]] * 255)
+    return img.astype(np.uint8)
+
 
 class RunLogger:
     def __init__(self, cfg_dict: dict, out_dir: Path, kind: str = "none", project: str = "ecg-digitization",

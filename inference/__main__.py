@@ -29,8 +29,7 @@ from data.folds import load_folds
 from data.submission import read_table, write_submission
 from data.synth.generate import parse_overrides
 from inference.pipeline import Digitizer
-from inference.score import per_type, score_table
-from inference.metric import to_db
+from inference.score import print_scores, score_table
 
 
 def _list(v: str | None) -> list[str]:
@@ -135,12 +134,7 @@ def main(argv=None) -> float | None:
     if sol is None:
         return None
     sol = sol[sol["id"].str.split("_").str[0].isin(set(paths))]
-    scores = score_table(sub, sol)
-    if "type" in scores:
-        print(per_type(scores).to_string(float_format=lambda v: f"{v:.2f}"))
-    total = float(to_db(scores["ratio"].mean()))
-    print(f"score_db {total:.4f}")
-    return total
+    return print_scores(score_table(sub, sol), per_image=False)
 
 
 if __name__ == "__main__":

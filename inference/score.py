@@ -28,20 +28,25 @@ def per_type(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"n": g.size(), "score_db": g.mean().map(to_db)})
 
 
-def main(argv=None) -> float:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("submission")
-    ap.add_argument("solution")
-    args = ap.parse_args(argv)
-    table = score_table(read_table(args.submission), read_table(args.solution))
+def print_scores(table: pd.DataFrame, per_image: bool = True) -> float:
+    """Print the per-image table (optionally), the per-type summary and ``score_db``; return the score."""
     with pd.option_context("display.max_rows", None, "display.width", 120):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if per_image:
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         if "type" in table:
             print("\nper type:")
             print(per_type(table).to_string(float_format=lambda v: f"{v:.3f}"))
     total = float(to_db(table["ratio"].mean()))
     print(f"score_db {total:.4f}")
     return total
+
+
+def main(argv=None) -> float:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("submission")
+    ap.add_argument("solution")
+    args = ap.parse_args(argv)
+    return print_scores(score_table(read_table(args.submission), read_table(args.solution)))
 
 
 if __name__ == "__main__":

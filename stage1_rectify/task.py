@@ -7,9 +7,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from data.competition import Competition
 from engine.cache import cached_splits
-from engine.data import split_images
+from engine.data import image_jobs, split_images
+from engine.logger import heat_overlay
 from engine.loop import to_device
 from stage1_rectify.dataset import LatticeDataset, cache_job
 from stage1_rectify.metric import image_errors, summarize
@@ -25,17 +25,11 @@ def build_model(cfg) -> torch.nn.Module:
     return LatticeNet(m.encoder, bool(m.pretrained), m.get("weights_path"), m.get("decoder_channels"))
 
 
-def _jobs(root: Path, paths: list[Path]) -> list[tuple[Path, Path, int]]:
-    comp = Competition(root)
-    recs = [comp.record(Path(p).stem.rsplit("-", 1)[0]) for p in paths]
-    return [(Path(p), r.csv, r.fs) for p, r in zip(paths, recs)]
-
-
 def build_datasets(cfg, with_train: bool = True):
     train, val = split_images(cfg, with_train)
     m, root = cfg.model, Path(cfg.data.dir)
     cache = Path(cfg.data.get("cache_dir") or root / f".cache_stage1_{m.cache_size}")
-    items_t, items_v = cached_splits(_jobs(root, train), _jobs(root, val), cache_job(cache, int(m.cache_size)),
+    items_t, items_v = cached_splits(image_jobs(root, train), image_jobs(root, val), cache_job(cache, int(m.cache_size)),
                                      "stage1 cache", bool(cfg.trainer.progress))
     kw = dict(input_size=int(m.input_size), sigma=float(m.sigma), jitter_mm=float(m.jitter_mm), seed=int(cfg.seed))
     return (LatticeDataset(items_t, train=True, crop=m.get("crop"), strength=float(cfg.augment.strength), **kw),
@@ -88,7 +82,5 @@ def preview(model, ds: LatticeDataset, cfg, device, n: int = 2) -> list[np.ndarr
         item = ds[i]
         batch = {"image": item["image"][None].to(device), "coords": item["coords"][None].to(device)}
         heat = torch.sigmoid(model(batch)["heatmap"].float())[0].cpu().numpy()
-        img = item["image"].permute(1, 2, 0).numpy()[..., ::-1].astype(np.float32)
-        img[..., 2] = np.maximum(img[..., 2], heat * 255)
-        out.append(img.astype(np.uint8))
+        out.append(heat_overlay(item["image"], heat))
     return out

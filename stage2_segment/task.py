@@ -10,11 +10,11 @@ import torch
 
 from data import geometry as G
 from engine.cache import cached_splits
-from engine.data import split_images
+from engine.data import image_jobs, split_images
+from engine.logger import heat_overlay
 from engine.loop import to_device
 from inference.extract import ExtractConfig, extract_leads
 from inference.metric import image_ratio, to_db
-from stage1_rectify.task import _jobs
 from stage2_segment.dataset import SegmentDataset, cache_job
 from stage2_segment.losses import segmentation_loss
 from stage2_segment.model_series import SeriesNet
@@ -56,7 +56,7 @@ def build_datasets(cfg, with_train: bool = True):
         from inference.pipeline import Rectifier
         rectifier = Rectifier(rectify_with, k, device=str(cfg.trainer.device))
     cache = Path(cfg.data.get("cache_dir") or root / f".cache_stage2_{k[0]:g}x{k[1]:g}")
-    items_t, items_v = cached_splits(_jobs(root, train), _jobs(root, val), cache_job(cache, k, rectifier),
+    items_t, items_v = cached_splits(image_jobs(root, train), image_jobs(root, val), cache_job(cache, k, rectifier),
                                      "stage2 cache", bool(cfg.trainer.progress))
     kw = dict(k=k, sigma=float(m.target_sigma), seed=int(cfg.seed))
     return (SegmentDataset(items_t, train=True, crop_h=m.get("crop_h"), crop_w=m.get("crop_w"),
@@ -104,8 +104,5 @@ def preview(model, ds: SegmentDataset, cfg, device, n: int = 2) -> list[np.ndarr
     for i in range(min(n, len(ds))):
         item = ds[i]
         prob = forward_probs(model, item["image"][None].to(device), item["coords"][None].to(device))
-        heat = prob[0].max(0).values.cpu().numpy()
-        img = item["image"].permute(1, 2, 0).numpy()[..., ::-1].astype(np.float32)
-        img[..., 2] = np.maximum(img[..., 2], heat * 255)
-        out.append(img.astype(np.uint8))
+        out.append(heat_overlay(item["image"], prob[0].max(0).values.cpu().numpy()))
     return out

@@ -139,6 +139,13 @@ def test_stage2_smoke_trains_validates_end_to_end_per_type_and_loads_without_hyd
     out = model(_batch(64))
     assert out["logits"].shape[1] == 4
 
+    from omegaconf import OmegaConf
+
+    from stage2_segment import task
+    _, val = task.build_datasets(OmegaConf.create(cfg), with_train=False)
+    pics = task.preview(model, val, cfg, "cpu", n=1)                  # what logger=wandb shows
+    assert pics[0].shape == (*val[0]["image"].shape[1:], 3) and pics[0].dtype == np.uint8
+
 
 def test_series_smoke_trains(tmp_path, smoke_runs):
     from engine.loop import train
