@@ -31,7 +31,7 @@ def _plain(m) -> dict:
 
 
 def page_k(m) -> tuple[float, float]:
-    return G.scales(m["page_k"] if np.isscalar(m["page_k"]) else tuple(m["page_k"]))
+    return G.scales(m["page_k"])
 
 
 def build_model(cfg) -> torch.nn.Module:
