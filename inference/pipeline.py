@@ -27,6 +27,7 @@ from stage0_keypoints.dataset import read_image
 from stage0_keypoints.predict import predict as stage0_predict
 from stage1_rectify.predict import predict as stage1_predict
 from stage2_segment.predict import predict as stage2_predict
+from stage2_segment.task import page_k
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -93,7 +94,7 @@ class Digitizer(Rectifier):
                  extract: dict | None = None, overrides: dict[int, list[str]] | None = None, batch_size: int = 2):
         super().__init__(checkpoints, None, weights, device, rectify, stage0_tta, overrides, batch_size, need=(2,))
         m2 = self.stages[2][1]["model"]
-        self.k = tuple(m2["page_k"]) if not np.isscalar(m2["page_k"]) else float(m2["page_k"])
+        self.k = page_k(m2)
         self.tta_flip = tta_flip
         self.extract_cfg = ExtractConfig(**{**(m2.get("extract") or {}), **(extract or {})})
 
