@@ -8,10 +8,12 @@ present, so a committed copy pins the split.
 from __future__ import annotations
 
 import hashlib
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from data import cli
 
 
 def _id_hash(record_id: str) -> str:
@@ -41,13 +43,17 @@ def load_folds(data_dir: str | Path, n_folds: int = 5) -> pd.DataFrame:
     return assign_folds(Competition(data_dir).train_meta, n_folds)
 
 
+@dataclass
+class Options:
+    data_dir: str
+    n_folds: int = 5
+
+
 def main(argv=None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv:
-        sys.exit("usage: python -m data.folds DATA_DIR [n_folds]")
     from data.competition import Competition
-    root = Path(argv[0])
-    folds = assign_folds(Competition(root).train_meta, int(argv[1]) if len(argv) > 1 else 5)
+    opts = cli.parse(Options, argv, __doc__, positional=("data_dir", "n_folds"))
+    root = Path(opts.data_dir)
+    folds = assign_folds(Competition(root).train_meta, opts.n_folds)
     folds[["id", "fold"]].to_csv(root / "folds.csv", index=False)
     print(folds.groupby(["fold", "fs"]).size().unstack(fill_value=0))
     print(f"wrote {root / 'folds.csv'}")

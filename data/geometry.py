@@ -137,3 +137,17 @@ def grid_lattice(k: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     jj, ii = np.meshgrid(np.arange(len(ys)), np.arange(len(xs)), indexing="ij")
     pts = np.stack([xs[ii], ys[jj]], -1).reshape(-1, 2) * k
     return pts, np.stack([ii, jj], -1).reshape(-1, 2)
+
+
+def trace_points(signals, fs: int) -> dict[int, np.ndarray]:
+    """slot index (order of :func:`lead_slots`) -> (N, 2) canonical page px of every plotted sample.  ``signals``
+    is a frame of the 12 leads over the record (the train-CSV layout); pure geometry, shared by the renderer and
+    every stage's targets."""
+    out = {}
+    for i, slot in enumerate(lead_slots()):
+        a, b = slot_sample_window(slot, fs)
+        v = signals[slot.lead].to_numpy()[a:b]
+        t = np.arange(a, b) / fs
+        ok = np.isfinite(v)
+        out[i] = np.stack([time_to_x(t[ok]), mv_to_y(v[ok], slot.row)], -1)
+    return out

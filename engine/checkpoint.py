@@ -43,19 +43,3 @@ def load(path: str | Path, map_location="cpu") -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found (resume=... or checkpoints=[...] must name a .pt file)")
     return torch.load(path, map_location=map_location, weights_only=False)
-
-
-def load_model(path: str | Path, map_location="cpu", overrides: list[str] | None = None):
-    """Rebuild a stage model from a checkpoint alone: no Hydra, no internet.  Returns (model, config dict).
-    ``overrides`` ("model.smoothing=100", ...) change the returned config, e.g. decoding settings for inference."""
-    from omegaconf import OmegaConf
-
-    from engine.stages import get_task
-
-    ckpt = load(path, map_location)
-    cfg = OmegaConf.merge(OmegaConf.create(ckpt["config"]), OmegaConf.from_dotlist(list(overrides or [])))
-    offline = OmegaConf.merge(cfg, {"model": {"pretrained": False, "weights_path": None}})  # weights: the file's
-    model = get_task(int(cfg.stage.id)).build_model(offline)
-    model.load_state_dict(ckpt.get("ema") or ckpt["model"])
-    model.eval()
-    return model, OmegaConf.to_container(cfg, resolve=True)

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from engine import checkpoint, dist
+from engine.device import autocast_dtype, resolve_device, to_device
 from engine.logger import RunLogger
 from engine.optim import build_optimizer, build_scheduler
 from engine.stages import get_task
@@ -29,32 +30,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def autocast_dtype(precision: str, device: torch.device):
-    """None = full fp32.  'auto' picks bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU."""
-    if device.type != "cuda" or precision == "fp32":
-        return None
-    if precision == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def to_device(batch: dict, device: torch.device, channels_last: bool = False) -> dict:
-    out = {}
-    for k, v in batch.items():
-        if torch.is_tensor(v):
-            v = v.to(device, non_blocking=True)
-            if channels_last and v.ndim == 4 and v.is_floating_point():
-                v = v.contiguous(memory_format=torch.channels_last)
-        out[k] = v
-    return out
 
 
 def train_one_epoch(model, loader, task, cfg, optimizer, scheduler, scaler, ema, device, dtype, state) -> dict:
@@ -123,7 +98,7 @@ def train(cfg: DictConfig) -> dict:
     seed_everything(int(cfg.seed) + rank)
     device = resolve_device(cfg.trainer.device, local_rank)
     dtype = autocast_dtype(cfg.trainer.precision, device)
-    task = get_task(int(cfg.stage.id))
+    task = get_task(cfg.stage)
     out_dir = Path(cfg.out_dir)
     cfg_dict = OmegaConf.to_container(cfg, resolve=True)
     monitor, mode = cfg.stage.monitor, task.MONITOR_MODE
@@ -186,6 +161,7 @@ def train(cfg: DictConfig) -> dict:
             if improved:
                 state["best"] = value
             ckpt = {"model": dist.unwrap(model).state_dict(), "config": cfg_dict, "epoch": epoch,
+                    "model_module": type(dist.unwrap(model)).__module__,     # what load_model imports
                     "step": state["step"], "best": state["best"], "metrics": metrics,
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(), "ema": ema.module.state_dict() if ema is not None else None,

@@ -1,6 +1,7 @@
-"""Registry of stage tasks.  Each task module offers the same small face to the training loop:
+"""The face each stage's task module offers the training loop; the stage config names the module
+(``stage.task`` in ``conf/stage/stageN.yaml``), so the engine imports no stage itself:
 
-- ``build_model(cfg) -> nn.Module``        (forward(batch dict) -> output dict)
+- ``build_model(cfg) -> nn.Module``        (forward(batch dict) -> output dict; ``pagekit.registry.create_model``)
 - ``build_datasets(cfg, with_train=True) -> (train, val)``  (items are dicts of tensors/values; ``val`` may carry
   metadata; ``with_train=False`` leaves the training split empty, for evaluation)
 - ``loss(batch, out, cfg) -> (loss, parts)``
@@ -11,10 +12,17 @@ from __future__ import annotations
 
 import importlib
 
-STAGES = {0: "stage0_keypoints.task", 1: "stage1_rectify.task", 2: "stage2_segment.task"}
+FACE = ("build_model", "build_datasets", "loss", "validate", "MONITOR_MODE")
 
 
-def get_task(stage_id: int):
-    if stage_id not in STAGES:
-        raise ValueError(f"stage must be one of {sorted(STAGES)}, got {stage_id}")
-    return importlib.import_module(STAGES[stage_id])
+def get_task(stage_cfg):
+    """The task module that ``stage_cfg.task`` names, checked for the face above."""
+    name = stage_cfg.get("task") if hasattr(stage_cfg, "get") else None
+    if not name:
+        raise ValueError(f"stage {stage_cfg.get('id', '?')}: its config names no task module (stage.task); "
+                         "configs written before Nov 2026 lack it: compose a fresh one with stage=N")
+    module = importlib.import_module(name)
+    missing = [f for f in FACE if not hasattr(module, f)]
+    if missing:
+        raise TypeError(f"{name} is not a stage task: it lacks {missing}")
+    return module

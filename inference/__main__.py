@@ -5,7 +5,7 @@
 
 Options (key=value): weights=[...] (one per checkpoint, averaged within each stage), tta_flip=true (stage 2),
 stage0_tta=false (default true: stage 0 pools its four quarter turns), rectify=model|gt (gt: the generator's labels
-instead of stages 0 and 1, the upper bound of stage 2), extract.<field>=... (inference.extract.ExtractConfig),
+instead of stages 0 and 1, the upper bound of stage 2), extract.<field>=... (pagekit.extract.ExtractConfig),
 stage1.model.<key>=... (decoding settings of a stage's checkpoints), device=auto|cpu|cuda, batch_size=2,
 limit=N (first N images), types=0001,0005.
 
@@ -16,51 +16,31 @@ bad file never costs the submission.
 """
 from __future__ import annotations
 
-import sys
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from data import cli
 from data.competition import Competition
 from data.folds import load_folds
 from data.submission import read_table, write_submission
-from data.synth.generate import parse_overrides
-from inference.pipeline import Digitizer
+from inference.pipeline import Digitizer, DigitizerOptions
 from inference.score import print_scores, score_table
 
 
-def _list(v: str | None) -> list[str]:
-    if not v:
-        return []
-    return [x.strip() for x in v.strip("[]").split(",") if x.strip()]
-
-
-def _bool(v: str) -> bool:
-    return str(v).lower() in ("1", "true", "yes", "on")
-
-
-def _value(v: str):
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(v.lower(), v)
-
-
-def digitizer_from_opts(opts: dict) -> Digitizer:
-    """The Digitizer the key=value options describe (shared by this CLI and ``inference.digitize``)."""
-    extract = {k.split(".", 1)[1]: _value(v) for k, v in opts.items() if k.startswith("extract.")}
-    overrides: dict[int, list[str]] = {}
-    for k, v in opts.items():
-        if k.startswith("stage") and "." in k and k[5].isdigit():
-            overrides.setdefault(int(k[5]), []).append(f"{k.split('.', 1)[1]}={v}")
-    return Digitizer(_list(opts["checkpoints"]), [float(w) for w in _list(opts.get("weights"))] or None,
-                     opts.get("device", "auto"), opts.get("rectify", "model"), _bool(opts.get("tta_flip", "false")),
-                     _bool(opts.get("stage0_tta", "true")), extract, overrides, int(opts.get("batch_size", 2)))
+@dataclass(kw_only=True)
+class Options(DigitizerOptions):
+    data_dir: str
+    out: str = "submission.parquet"
+    split: str = "test"                  # test | train | val
+    fold: int = 0
+    n_folds: int = 5
+    types: list[str] = field(default_factory=list)
+    limit: int | None = None
 
 
 def work_list(comp: Competition, split: str, fold: int, n_folds: int, types: list[str] | None):
@@ -111,21 +91,16 @@ def digitize_all(dig: Digitizer, table: pd.DataFrame, paths: dict, batch_size: i
 
 
 def main(argv=None) -> float | None:
-    opts = parse_overrides(sys.argv[1:] if argv is None else argv)
-    if "data_dir" not in opts or "checkpoints" not in opts:
-        raise SystemExit(__doc__)
-    batch_size = int(opts.get("batch_size", 2))
-    dig = digitizer_from_opts(opts)
-    comp = Competition(opts["data_dir"])
-    types = _list(opts.get("types")) or None
-    table, paths, sol = work_list(comp, opts.get("split", "test"), int(opts.get("fold", 0)),
-                                  int(opts.get("n_folds", 5)), types)
-    if "limit" in opts:
-        keep = list(paths)[:int(opts["limit"])]
+    opts = cli.parse(Options, argv, __doc__, open_keys=Options.OPEN_KEYS)
+    dig = opts.digitizer()
+    comp = Competition(opts.data_dir)
+    table, paths, sol = work_list(comp, opts.split, opts.fold, opts.n_folds, opts.types or None)
+    if opts.limit is not None:
+        keep = list(paths)[:opts.limit]
         paths = {i: paths[i] for i in keep}
         table = table[table["id"].astype(str).isin(keep)]
-    preds, failed = digitize_all(dig, table, paths, batch_size)
-    out = Path(opts.get("out", "submission.parquet"))
+    preds, failed = digitize_all(dig, table, paths, opts.batch_size)
+    out = Path(opts.out)
     sub = write_submission(out, preds, table)
     print(f"wrote {out} ({len(sub)} rows, {len(paths)} images)")
     if failed:

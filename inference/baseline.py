@@ -4,13 +4,13 @@
 """
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
 
 import numpy as np
 
+from data import cli
 from data.competition import Competition
 from data.submission import write_submission
-from data.synth.generate import parse_overrides
 
 
 def zero_predictions(lead_table) -> dict:
@@ -24,13 +24,16 @@ def zeros_submission(data_dir, out):
     return write_submission(out, zero_predictions(table), table)
 
 
+@dataclass
+class Options:
+    data_dir: str
+    out: str = "submission.parquet"
+
+
 def main(argv=None) -> None:
-    opts = parse_overrides(sys.argv[1:] if argv is None else argv)
-    if "data_dir" not in opts:
-        raise SystemExit(__doc__)
-    out = opts.get("out", "submission.parquet")
-    sub = zeros_submission(opts["data_dir"], out)
-    print(f"wrote {out} ({len(sub)} rows)")
+    opts = cli.parse(Options, argv, __doc__)
+    sub = zeros_submission(opts.data_dir, opts.out)
+    print(f"wrote {opts.out} ({len(sub)} rows)")
 
 
 if __name__ == "__main__":

@@ -8,30 +8,33 @@ its own 2.5 s window (NaN elsewhere), lead II over the whole rhythm strip.  Othe
 """
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from data.synth.generate import parse_overrides
-from inference.__main__ import digitizer_from_opts
+from data import cli
+from inference.pipeline import DigitizerOptions
+
+
+@dataclass(kw_only=True)
+class Options(DigitizerOptions):
+    image: str
+    fs: int = 500
+    out: str | None = None        # default: IMAGE with .csv
+    plot: str | None = None
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or "=" in argv[0]:
-        raise SystemExit(__doc__)
-    image, opts = Path(argv[0]), parse_overrides(argv[1:])
-    if "checkpoints" not in opts:
-        raise SystemExit(__doc__)
-    dig = digitizer_from_opts(opts)
-    plot = opts.get("plot")
-    res = dig.digitize(image, int(opts.get("fs", 500)), plot=bool(plot))
-    df, fig = res if plot else (res, None)
-    out = Path(opts.get("out", image.with_suffix(".csv")))
+    opts = cli.parse(Options, argv, __doc__, positional=("image",), open_keys=Options.OPEN_KEYS)
+    image = Path(opts.image)
+    dig = opts.digitizer()
+    res = dig.digitize(image, opts.fs, plot=bool(opts.plot))
+    df, fig = res if opts.plot else (res, None)
+    out = Path(opts.out) if opts.out else image.with_suffix(".csv")
     df.to_csv(out, index=False, float_format="%.4f")
     print(f"wrote {out} ({len(df)} samples x 12 leads)")
     if fig is not None:
-        fig.savefig(plot, dpi=120)
-        print(f"wrote {plot}")
+        fig.savefig(opts.plot, dpi=120)
+        print(f"wrote {opts.plot}")
     return df
 
 

@@ -5,12 +5,15 @@ and, as the last line, ``score_db <value>``.
 """
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from data import cli
 from data.submission import read_table
-from inference.metric import per_image_ratios, to_db
+from engine.report import summarize_by_type
+from pagekit.metric import per_image_ratios, to_db
 
 
 def score_table(submission: pd.DataFrame, solution: pd.DataFrame) -> pd.DataFrame:
@@ -24,8 +27,8 @@ def score_table(submission: pd.DataFrame, solution: pd.DataFrame) -> pd.DataFram
 
 def per_type(table: pd.DataFrame) -> pd.DataFrame:
     """Score (dB of the mean ratio, as the competition averages) for each image type."""
-    g = table.groupby("type")["ratio"]
-    return pd.DataFrame({"n": g.size(), "score_db": g.mean().map(to_db)})
+    stats = lambda rows: {"n": len(rows), "score_db": float(to_db(np.mean([r["ratio"] for r in rows])))}  # noqa: E731
+    return summarize_by_type(table.to_dict("records"), stats)[1].astype({"n": int})
 
 
 def print_scores(table: pd.DataFrame, per_image: bool = True) -> float:
@@ -41,12 +44,15 @@ def print_scores(table: pd.DataFrame, per_image: bool = True) -> float:
     return total
 
 
+@dataclass
+class Options:
+    submission: str
+    solution: str
+
+
 def main(argv=None) -> float:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("submission")
-    ap.add_argument("solution")
-    args = ap.parse_args(argv)
-    return print_scores(score_table(read_table(args.submission), read_table(args.solution)))
+    opts = cli.parse(Options, argv, __doc__, positional=("submission", "solution"))
+    return print_scores(score_table(read_table(opts.submission), read_table(opts.solution)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,12 +19,15 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from data import geometry as G
-from engine.checkpoint import load_model
-from inference.extract import ExtractConfig
-from inference.metric import to_db
-from stage2_segment import task
-from stage2_segment.predict import forward_probs
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data import cli  # noqa: E402
+from data import geometry as G  # noqa: E402
+from pagekit.extract import ExtractConfig  # noqa: E402
+from pagekit.metric import to_db  # noqa: E402
+from pagekit.registry import load_model  # noqa: E402
+from stage2_segment import task  # noqa: E402
+from stage2_segment.predict import forward_probs  # noqa: E402
 
 SETTINGS = {
     "argmax + soft, whole page": dict(method="argmax", subpixel="soft", band_mv=0),
@@ -38,20 +42,24 @@ SETTINGS = {
 }
 
 
+@dataclass
+class Options:
+    checkpoint: str
+    max_images: int | None = None
+    tta_flip: bool = False
+
+
 def main(argv=None) -> pd.DataFrame:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv:
-        raise SystemExit(__doc__)
-    opts = dict(a.split("=", 1) for a in argv[1:])
-    model, cfg = load_model(argv[0])
+    opts = cli.parse(Options, argv, __doc__, positional=("checkpoint",))
+    model, cfg = load_model(opts.checkpoint)
     cfg = OmegaConf.create(cfg)
     _, val = task.build_datasets(cfg, with_train=False)
-    n = min(len(val), int(opts.get("max_images", len(val))))
+    n = min(len(val), opts.max_images or len(val))
     w, h = G.page_size(val.k)
     probs, truths = [], []
     for i in tqdm(range(n), desc="stage 2"):
         item = val[i]
-        p = forward_probs(model, item["image"][None], item["coords"][None], opts.get("tta_flip") == "true")
+        p = forward_probs(model, item["image"][None], item["coords"][None], opts.tta_flip)
         probs.append(p[0, :, :h, :w].numpy().astype(np.float16))
         truths.append(val.truth(i))
     rows = []

@@ -9,21 +9,29 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from inference.extract import ExtractConfig, extract_leads  # noqa: E402
 from test_extract import FS, _render, _snr_db  # noqa: E402
+
+from data import cli  # noqa: E402
+from pagekit.extract import ExtractConfig, extract_leads  # noqa: E402
 
 SETTINGS = {"argmax + parabola": ExtractConfig(), "argmax + soft": ExtractConfig(subpixel="soft"),
             "argmax, integer": ExtractConfig(subpixel="none"), "viterbi + parabola": ExtractConfig(method="viterbi"),
             "argmax + parabola + einthoven 0.5": ExtractConfig(einthoven=0.5)}
 
 
-def main(argv):
-    k = float(dict(a.split("=") for a in argv).get("k", 1.0))
+@dataclass
+class Options:
+    k: float = 1.0
+
+
+def main(argv=None):
+    k = cli.parse(Options, argv, __doc__).k
     probs, truth = _render(k)
     lengths = {lead: len(v) for lead, v in truth.items()}
     print(f"page {probs.shape[2]}x{probs.shape[1]} (k={k}), fs={FS}")
@@ -35,4 +43,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -9,33 +9,43 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from data import cli  # noqa: E402
 from data.labels import PageLabel, label_path  # noqa: E402
-from engine.checkpoint import load_model  # noqa: E402
+from pagekit.image import read_image  # noqa: E402
+from pagekit.registry import load_model  # noqa: E402
 from stage1_rectify.decode import lattice_points  # noqa: E402
 from stage1_rectify.predict import network_input  # noqa: E402
 from stage1_rectify.rectify import FitParams, fit_lattice, rectify_image  # noqa: E402
 from stage1_rectify.surface import consistent_indices  # noqa: E402
 
 
-def main(argv):
-    if len(argv) < 2:
-        raise SystemExit(__doc__)
-    opts = dict(a.split("=", 1) for a in argv[2:])
-    if "threads" in opts:
-        torch.set_num_threads(int(opts["threads"]))
-    n, k = int(opts.get("n", 5)), float(opts.get("k", 1.0))
-    model, cfg = load_model(argv[0], overrides=[a for a in argv[2:] if a.startswith("model.")])
+@dataclass
+class Options:
+    checkpoint: str
+    image: str
+    n: int = 5
+    k: float = 1.0
+    threads: int | None = None
+    overrides: dict = field(default_factory=dict)     # model.KEY=VALUE of the checkpoint
+
+
+def main(argv=None):
+    opts = cli.parse(Options, argv, __doc__, positional=("checkpoint", "image"), rest="overrides")
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    n, k = opts.n, opts.k
+    model, cfg = load_model(opts.checkpoint, overrides=[f"{kk}={v}" for kk, v in opts.overrides.items()])
     m, p = cfg["model"], FitParams.from_cfg(cfg["model"])
-    raw = cv2.imread(argv[1], cv2.IMREAD_COLOR)
-    H = PageLabel.load(label_path(argv[1])).homography("keypoints")
+    raw = read_image(opts.image)
+    H = PageLabel.load(label_path(opts.image)).homography("keypoints")
     times: dict[str, list[float]] = {}
 
     def tick(name, t0):
@@ -47,7 +57,8 @@ def main(argv):
         img, coords, kin = network_input(raw, H, int(m["input_size"]), int(m["cache_size"]))
         t = tick("input (downscale + warp)", t)
         with torch.no_grad():
-            out = model({"image": torch.from_numpy(img).permute(2, 0, 1)[None], "coords": torch.from_numpy(coords)[None]})
+            out = model({"image": torch.from_numpy(img).permute(2, 0, 1)[None],
+                         "coords": torch.from_numpy(coords)[None]})
         heat = torch.sigmoid(out["heatmap"])[0].numpy()
         col, row = out["col"][0].numpy(), out["row"][0].numpy()
         t = tick("forward", t)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
+from data import cli  # noqa: E402
 from data import geometry as G  # noqa: E402
 from stage1_rectify.lattice import SPACING, node_grid, to_canonical  # noqa: E402
 from stage1_rectify.surface import fit_surface  # noqa: E402
@@ -63,8 +65,13 @@ def corrupt(ij, xy, rng):
     return ij, xy
 
 
-def main(argv):
-    seeds = int(dict(a.split("=") for a in argv).get("seeds", 3))
+@dataclass
+class Options:
+    seeds: int = 3
+
+
+def main(argv=None):
+    seeds = cli.parse(Options, argv, __doc__).seeds
     ij = node_grid().reshape(-1, 2)
     q = np.random.default_rng(0).uniform([0, 0], [G.PAGE_W, G.PAGE_H], (20000, 2))
     rows = []
@@ -87,4 +94,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

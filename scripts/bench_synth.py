@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -17,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from data import cli  # noqa: E402
 from data.synth import recipes, signals  # noqa: E402
 from data.synth.generate import PNG_FLAGS, render_image  # noqa: E402
 
@@ -33,8 +35,13 @@ def bench(image_type: str, n: int, tmp: Path) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def main() -> None:
-    n = int(dict(a.split("=") for a in sys.argv[1:]).get("n", 10))
+@dataclass
+class Options:
+    n: int = 10
+
+
+def main(argv=None) -> None:
+    n = cli.parse(Options, argv, __doc__).n
     cv2.setNumThreads(1)  # per-core figure
     recipes.PHOTO_SIZES = ((4032, 3024),)  # full-size photos only
     with tempfile.TemporaryDirectory() as d:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -20,9 +21,10 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from data import cli  # noqa: E402
 from data import geometry as G  # noqa: E402
-from engine.checkpoint import load_model  # noqa: E402
-from stage0_keypoints.dataset import read_image  # noqa: E402
+from pagekit.image import read_image  # noqa: E402
+from pagekit.registry import load_model  # noqa: E402
 from stage0_keypoints.metric import FAIL_MM  # noqa: E402
 from stage0_keypoints.predict import predict  # noqa: E402
 from stage0_keypoints.targets import KEYPOINT_NAMES, canonical_keypoints  # noqa: E402
@@ -46,13 +48,17 @@ def eik_keypoints(doc: dict, image_type: str) -> np.ndarray:
     return out
 
 
-def main() -> None:
-    if len(sys.argv) < 2:
-        raise SystemExit(__doc__)
-    opts = dict(a.split("=", 1) for a in sys.argv[2:])
-    root = Path(opts.get("data_dir", Path(__file__).resolve().parents[2] / "shared" / "eik_dev"))
-    model, cfg = load_model(sys.argv[1])
-    tta = opts.get("tta", "false").lower() == "true"
+@dataclass
+class Options:
+    checkpoint: str
+    data_dir: str = str(Path(__file__).resolve().parents[2] / "shared" / "eik_dev")
+    tta: bool = False
+
+
+def main(argv=None) -> None:
+    opts = cli.parse(Options, argv, __doc__, positional=("checkpoint",))
+    root, tta = Path(opts.data_dir), opts.tta
+    model, cfg = load_model(opts.checkpoint)
     rows = []
     for png in tqdm(sorted((root / "train").glob("*/*-*.png")), desc="eik_dev"):
         image_type = png.stem.rsplit("-", 1)[1]
@@ -64,7 +70,8 @@ def main() -> None:
         failed = not res.ok
         if res.H is not None:
             mapped = cv2.perspectiveTransform(truth[known].reshape(-1, 1, 2), res.H).reshape(-1, 2)
-            failed = failed or np.median(np.linalg.norm(mapped - canonical_keypoints()[known], axis=1)) / G.PX_PER_MM > FAIL_MM
+            off_mm = np.median(np.linalg.norm(mapped - canonical_keypoints()[known], axis=1)) / G.PX_PER_MM
+            failed = failed or off_mm > FAIL_MM
         rows.append({"type": image_type, "errors": err_mm, "failed": failed, "orient_ok": res.orientation == 0})
     table = pd.DataFrame([{"type": t, "n": len(g), "kp_median_mm": np.median(np.concatenate(list(g["errors"]))),
                            "kp_p95_mm": np.percentile(np.concatenate(list(g["errors"])), 95),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -23,9 +24,10 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from data import cli  # noqa: E402
 from data import geometry as G  # noqa: E402
-from engine.checkpoint import load_model  # noqa: E402
-from stage0_keypoints.dataset import read_image  # noqa: E402
+from pagekit.image import read_image  # noqa: E402
+from pagekit.registry import load_model  # noqa: E402
 from stage0_keypoints.predict import predict as predict0  # noqa: E402
 from stage1_rectify.predict import predict as predict1  # noqa: E402
 from stage1_rectify.predict import whole_image_homography  # noqa: E402
@@ -56,14 +58,20 @@ def errors_mm(fit, H, T, c) -> np.ndarray:
     return np.linalg.norm(back - c, axis=1) / G.PX_PER_MM
 
 
-def main() -> None:
-    if len(sys.argv) < 3:
-        raise SystemExit(__doc__)
-    opts = dict(a.split("=", 1) for a in sys.argv[3:] if not a.startswith("model."))
-    root = Path(opts.get("data_dir", Path(__file__).resolve().parents[2] / "shared" / "eik_dev"))
-    m1, c1 = load_model(sys.argv[1], overrides=[a for a in sys.argv[3:] if a.startswith("model.")])
-    m0, c0 = load_model(sys.argv[2])
-    tta = opts.get("tta", "true").lower() == "true"
+@dataclass
+class Options:
+    stage1: str
+    stage0: str
+    data_dir: str = str(Path(__file__).resolve().parents[2] / "shared" / "eik_dev")
+    tta: bool = True
+    overrides: dict = field(default_factory=dict)     # model.KEY=VALUE of the stage-1 checkpoint
+
+
+def main(argv=None) -> None:
+    opts = cli.parse(Options, argv, __doc__, positional=("stage1", "stage0"), rest="overrides")
+    root, tta = Path(opts.data_dir), opts.tta
+    m1, c1 = load_model(opts.stage1, overrides=[f"{k}={v}" for k, v in opts.overrides.items()])
+    m0, c0 = load_model(opts.stage0)
     rows = []
     for png in tqdm(sorted((root / "train").glob("*/*-*.png")), desc="eik_dev"):
         image_type = png.stem.rsplit("-", 1)[1]

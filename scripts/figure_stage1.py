@@ -10,6 +10,7 @@ Without stage0 the stage-0 homography comes from the image's label (lead-name ke
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -17,9 +18,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from data import cli  # noqa: E402
 from data import geometry as G  # noqa: E402
 from data.labels import PageLabel, label_path  # noqa: E402
-from engine.checkpoint import load_model  # noqa: E402
+from pagekit.registry import load_model  # noqa: E402
 from stage1_rectify.predict import predict  # noqa: E402
 from stage1_rectify.rectify import rectify_image  # noqa: E402
 from stage1_rectify.surface import identity_fit  # noqa: E402
@@ -86,17 +88,25 @@ def figure(stage1_ckpt, image_path, stage0_ckpt=None, zoom_mm=(215, 160, 272, 20
     return np.hstack([pad(col1), pad(col2)])
 
 
-def main(argv):
-    if len(argv) < 2:
-        raise SystemExit(__doc__)
-    opts = dict(a.split("=", 1) for a in argv[2:] if not a.startswith("model."))
-    overrides = [a for a in argv[2:] if a.startswith("model.")]
-    zoom = tuple(float(v) for v in opts["zoom"].split(",")) if "zoom" in opts else (215, 160, 272, 203)
-    out = Path(opts.get("out", "docs/stage1_rectify.jpg"))
+@dataclass
+class Options:
+    checkpoint: str
+    image: str
+    stage0: str | None = None
+    zoom: list[float] = field(default_factory=lambda: [215, 160, 272, 203])
+    out: str = "docs/stage1_rectify.jpg"
+    overrides: dict = field(default_factory=dict)     # model.KEY=VALUE of the stage-1 checkpoint
+
+
+def main(argv=None):
+    opts = cli.parse(Options, argv, __doc__, positional=("checkpoint", "image"), rest="overrides")
+    out = Path(opts.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), figure(argv[0], argv[1], opts.get("stage0"), zoom, overrides), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    overrides = [f"{k}={v}" for k, v in opts.overrides.items()]
+    pic = figure(opts.checkpoint, opts.image, opts.stage0, tuple(opts.zoom), overrides)
+    cv2.imwrite(str(out), pic, [cv2.IMWRITE_JPEG_QUALITY, 88])
     print(out)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

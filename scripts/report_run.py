@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from data import cli  # noqa: E402
 from engine.report import overall, per_type_table  # noqa: E402
 
 
@@ -27,13 +29,16 @@ def load_log(run: Path) -> pd.DataFrame:
     return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
 
 
+@dataclass
+class Options:
+    run: str
+    metric: str = "kp_median_mm"
+    mode: str = "min"
+
+
 def main(argv=None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv:
-        raise SystemExit(__doc__)
-    run = Path(argv[0])
-    opts = dict(a.split("=", 1) for a in argv[1:])
-    metric, mode = opts.get("metric", "kp_median_mm"), opts.get("mode", "min")
+    opts = cli.parse(Options, argv, __doc__, positional=("run",))
+    run, metric, mode = Path(opts.run), opts.metric, opts.mode
     log = load_log(run)
     col = f"val/{metric}"
     best = log.loc[log[col].idxmin() if mode == "min" else log[col].idxmax()]

@@ -16,26 +16,8 @@ from torch.utils.data import Dataset
 
 from data.labels import PageLabel, label_path
 from engine.cache import CachedDataset, cache_all, item_path, save_item
+from pagekit.image import letterbox, read_image, rot90_points
 from stage0_keypoints.targets import heatmaps, image_keypoints, px_per_mm_jacobians
-
-
-def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    """Scale the longer side to ``size`` and pad right/bottom with black: returns (square RGB image, scale)."""
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    h, w = img.shape[:2]
-    s = size / max(h, w)
-    small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    out = np.zeros((size, size, 3), np.uint8)
-    out[:small.shape[0], :small.shape[1]] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-    return out, s
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise OSError(f"cannot read image {path} (missing, truncated or not an image)")
-    return img
 
 
 def cache_item(image_path: Path, cache_dir: Path, size: int) -> Path:
@@ -53,14 +35,6 @@ def build_cache(image_paths: list[Path], cache_dir: Path, size: int, progress: b
     """Cache every image; an unreadable image or label is reported and left out instead of ending the run."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     return cache_all(image_paths, lambda p: cache_item(Path(p), cache_dir, size), "stage0 cache", progress)
-
-
-def rot90_points(pts: np.ndarray, size: int, k: int) -> np.ndarray:
-    """Points of a square image after k quarter turns clockwise (pixel centres at integers)."""
-    x, y = pts[:, 0], pts[:, 1]
-    for _ in range(k % 4):
-        x, y = size - 1 - y, x
-    return np.stack([x, y], -1)
 
 
 def train_augment(input_size: int, strength: float = 1.0) -> A.Compose:
@@ -91,8 +65,9 @@ class KeypointDataset(CachedDataset, Dataset):
         # Randomness from (seed, epoch, index) only: identical with any worker count, and across a resume.
         item_seed = int(np.random.SeedSequence([self.seed, self.epoch, i]).generate_state(1)[0])
         if self.rot90:
-            k = int(np.random.default_rng(item_seed).integers(4))
-            img, pts, orient = np.ascontiguousarray(np.rot90(img, -k)), rot90_points(pts, size, k), (orient + k) % 4
+            turns = int(np.random.default_rng(item_seed).integers(4))
+            img, pts = np.ascontiguousarray(np.rot90(img, -turns)), rot90_points(pts, size, turns)
+            orient = (orient + turns) % 4
         self.aug.set_random_seed(item_seed)
         res = self.aug(image=img, keypoints=pts)
         kp = np.asarray(res["keypoints"], dtype=np.float32).reshape(-1, 2)

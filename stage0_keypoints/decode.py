@@ -13,6 +13,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter
 
 from data import geometry as G
+from pagekit.image import warp_to_page
 from stage0_keypoints.targets import canonical_keypoints
 
 
@@ -40,7 +41,7 @@ def decode_heatmaps(prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     K, H, W = prob.shape
     ys, xs = np.divmod(prob.reshape(K, -1).argmax(1), W)
     logp = _log(prob)
-    pts = np.stack([_subpixel(logp[k], xs[k:k + 1], ys[k:k + 1])[0] for k in range(K)])
+    pts = np.stack([_subpixel(logp[i], xs[i:i + 1], ys[i:i + 1])[0] for i in range(K)])
     return pts, prob[np.arange(K), ys, xs]
 
 
@@ -49,13 +50,13 @@ def peak_candidates(prob: np.ndarray, per_channel: int = 4, min_prob: float = 0.
     peaks = (prob == maximum_filter(prob, size=(1, window, window))) & (prob >= min_prob)
     logp = _log(prob)
     ks, pts, conf = [], [], []
-    for k in range(prob.shape[0]):
-        y, x = np.nonzero(peaks[k])
-        order = np.argsort(-prob[k, y, x])[:per_channel]
+    for i in range(prob.shape[0]):
+        y, x = np.nonzero(peaks[i])
+        order = np.argsort(-prob[i, y, x])[:per_channel]
         y, x = y[order], x[order]
-        ks.append(np.full(len(x), k))
-        pts.append(_subpixel(logp[k], x, y))
-        conf.append(prob[k, y, x])
+        ks.append(np.full(len(x), i))
+        pts.append(_subpixel(logp[i], x, y))
+        conf.append(prob[i, y, x])
     return np.concatenate(ks), np.concatenate(pts).reshape(-1, 2), np.concatenate(conf)
 
 
@@ -71,7 +72,7 @@ class PageFit:
 
 def fit_page(ks: np.ndarray, pts: np.ndarray, conf: np.ndarray, thresh_mm: float = 4.0,
              min_inliers: int = 6) -> PageFit:
-    """RANSAC homography from candidate correspondences (peak of channel k -> canonical keypoint k)."""
+    """RANSAC homography from candidate correspondences (peak of channel i -> canonical keypoint i)."""
     canon = canonical_keypoints()
     K = len(canon)
     if len(np.unique(ks)) < 4:
@@ -86,11 +87,11 @@ def fit_page(ks: np.ndarray, pts: np.ndarray, conf: np.ndarray, thresh_mm: float
     inl = mask.ravel().astype(bool) & (err < thresh_mm)
     chosen = cv2.perspectiveTransform(canon.reshape(-1, 1, 2), np.linalg.inv(H)).reshape(-1, 2)
     found = np.zeros(K, bool)
-    for k in range(K):  # per keypoint: its most confident inlier candidate
-        idx = np.flatnonzero(inl & (ks == k))
+    for i in range(K):  # per keypoint: its most confident inlier candidate
+        idx = np.flatnonzero(inl & (ks == i))
         if idx.size:
-            chosen[k] = pts[idx[np.argmax(conf[idx])]]
-            found[k] = True
+            chosen[i] = pts[idx[np.argmax(conf[idx])]]
+            found[i] = True
     reproj = float(err[inl].mean()) if inl.any() else float("inf")
     return PageFit(H, int(found.sum()), reproj, bool(found.sum() >= min_inliers) and plausible_page(H), chosen, found)
 
@@ -109,6 +110,4 @@ def plausible_page(H: np.ndarray) -> bool:
 
 def normalize_page(img: np.ndarray, H: np.ndarray, k: float = 1.0) -> np.ndarray:
     """Warp the raw image onto the normalised page (canonical size at scale k)."""
-    S = np.diag([k, k, 1.0])
-    return cv2.warpPerspective(img, S @ H, G.page_size(k), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
+    return warp_to_page(img, np.diag([k, k, 1.0]) @ H, G.page_size(k))

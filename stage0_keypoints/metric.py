@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from data import geometry as G
+from engine.report import summarize_by_type
 from stage0_keypoints.decode import PageFit
 from stage0_keypoints.targets import canonical_keypoints
 
@@ -36,6 +37,4 @@ def summarize(rows: list[dict]) -> tuple[dict, pd.DataFrame]:
                 "kp_p95_mm": float(np.percentile(e, 95)) if e.size else float("nan"),
                 "orient_acc": float(np.mean([r["orient_ok"] for r in rs])) if rs else float("nan"),
                 "fail_rate": float(np.mean([r["failed"] for r in rs])) if rs else float("nan")}
-    per_type = pd.DataFrame({t: stats([r for r in rows if r["type"] == t])
-                             for t in sorted({r["type"] for r in rows})}).T
-    return stats(rows), per_type
+    return summarize_by_type(rows, stats)

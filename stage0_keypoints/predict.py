@@ -1,6 +1,6 @@
 """Stage 0 for inference: raw images in, (orientation, homography, confidence) out, batched, optional TTA.
 
-    from engine.checkpoint import load_model
+    from pagekit.registry import load_model
     model, cfg = load_model("runs/stage0/.../best.pt")
     results = predict(model, [cv2.imread(p) for p in paths], cfg["model"]["input_size"], tta=True)
     page = normalize_page(raw, results[0].H)          # stage0_keypoints.decode
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from stage0_keypoints.dataset import letterbox, rot90_points
+from pagekit.image import letterbox, rot90_points
 from stage0_keypoints.decode import decode_heatmaps, fit_page, peak_candidates
 
 
@@ -31,7 +31,8 @@ class Stage0Result:
 def _forward(model, batch: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
     x = torch.from_numpy(batch).permute(0, 3, 1, 2).to(device)
     out = model({"image": x})
-    return torch.sigmoid(out["heatmap"].float()).cpu().numpy(), torch.softmax(out["orientation"].float(), 1).cpu().numpy()
+    heat, orient = torch.sigmoid(out["heatmap"].float()), torch.softmax(out["orientation"].float(), 1)
+    return heat.cpu().numpy(), orient.cpu().numpy()
 
 
 def predict(model, images: list[np.ndarray], input_size: int, device=None, batch_size: int = 8,
@@ -48,15 +49,15 @@ def predict(model, images: list[np.ndarray], input_size: int, device=None, batch
         cands = [[] for _ in chunk]
         argmax = [[] for _ in chunk]
         orient = np.zeros((len(chunk), 4))
-        for k in turns:
-            batch = np.stack([np.ascontiguousarray(np.rot90(b, -k)) for b, _ in boxed])
+        for turn in turns:
+            batch = np.stack([np.ascontiguousarray(np.rot90(b, -turn)) for b, _ in boxed])
             prob, op = _forward(model, batch, device)
             for j in range(len(chunk)):
                 ks, pts, conf = peak_candidates(prob[j])
-                cands[j].append((ks, rot90_points(pts, input_size, -k % 4), conf))  # back to the unturned frame
+                cands[j].append((ks, rot90_points(pts, input_size, -turn % 4), conf))  # back to the unturned frame
                 p, c = decode_heatmaps(prob[j])
-                argmax[j].append((rot90_points(p, input_size, -k % 4), c))
-                orient[j] += np.roll(op[j], -k)                # a turn of k adds k to the orientation
+                argmax[j].append((rot90_points(p, input_size, -turn % 4), c))
+                orient[j] += np.roll(op[j], -turn)             # a turn adds itself to the orientation
         for j, (_, s) in enumerate(boxed):
             ks, pts, conf = (np.concatenate(a) for a in zip(*cands[j]))
             fit = fit_page(ks, pts.reshape(-1, 2) / s, conf)

@@ -37,7 +37,7 @@ def heatmaps(points: np.ndarray, size: int, sigma: float) -> np.ndarray:
     """(K, size, size) Gaussian heatmaps, peak 1 at each point; points outside the frame give no peak."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     out = np.zeros((len(points), size, size), np.float32)
-    for k, (x, y) in enumerate(points):
+    for i, (x, y) in enumerate(points):
         if -3 * sigma <= x < size + 3 * sigma and -3 * sigma <= y < size + 3 * sigma:
-            out[k] = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma ** 2))
+            out[i] = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma ** 2))
     return out

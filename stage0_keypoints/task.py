@@ -9,18 +9,19 @@ import torch.nn.functional as F
 
 from engine.cache import cached_splits
 from engine.data import split_images
-from engine.loop import to_device
+from engine.device import to_device
+from engine.report import flat_metrics
+from pagekit.registry import create_model
 from stage0_keypoints.dataset import KeypointDataset, cache_item
 from stage0_keypoints.decode import decode_heatmaps, fit_page, peak_candidates
 from stage0_keypoints.metric import image_errors, summarize
-from stage0_keypoints.model import KeypointNet
+from stage0_keypoints.model import KeypointNet  # noqa: F401  (registers keypoint_unet)
 
 MONITOR_MODE = "min"
 
 
 def build_model(cfg) -> torch.nn.Module:
-    m = cfg.model
-    return KeypointNet(m.encoder, bool(m.pretrained), m.get("weights_path"), m.get("decoder_channels"))
+    return create_model(cfg.model)
 
 
 def build_datasets(cfg, with_train: bool = True):
@@ -62,12 +63,7 @@ def validate(model, loader, cfg, device) -> dict:
                              tuple(batch["image_size"][j].tolist()))
             rows.append({"type": batch["type"][j], **r,
                          "orient_ok": int(orient[j]) == int(batch["orientation"][j])})
-    overall, per_type = summarize(rows)
-    out = {"loss": float(np.mean(losses)), **{k: v for k, v in overall.items() if k != "n"}}
-    for t, r in per_type.iterrows():
-        out |= {f"{t}/kp_median_mm": r["kp_median_mm"], f"{t}/kp_p95_mm": r["kp_p95_mm"],
-                f"{t}/orient_acc": r["orient_acc"], f"{t}/fail_rate": r["fail_rate"]}
-    return out
+    return {"loss": float(np.mean(losses)), **flat_metrics(*summarize(rows))}
 
 
 @torch.no_grad()

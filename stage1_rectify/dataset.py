@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import albumentations as A
 import cv2
 import numpy as np
 import pandas as pd
@@ -20,44 +19,14 @@ from torch.utils.data import Dataset
 
 from data import geometry as G
 from data.labels import MAP_STRIDE, PageLabel, label_path, map_grid_shape
-from data.synth.render import trace_points
 from engine.cache import CachedDataset, item_path, save_item
-from stage0_keypoints.dataset import read_image
+from pagekit.augment import photometric
+from pagekit.image import downscale, page_coords, read_image, warp_to_page
+from stage1_rectify.model import page_input_size
 from stage1_rectify.targets import lattice_targets
 
 CANON_STRIDE = 2        # the canonical-position map is stored at every 2nd cached pixel
 N_TRACE = 1024          # labelled trace points kept per image for the metric
-PAD = 32                # the network's input sides are padded to a multiple of this
-
-
-def downscale(img: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    """RGB image whose longer side is at most ``size`` (area-averaged, so fine grid lines do not alias), scale."""
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    h, w = img.shape[:2]
-    s = min(1.0, size / max(h, w))
-    if s < 1:
-        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), s
-
-
-def page_input_size(input_size: int) -> tuple[float, tuple[int, int]]:
-    """(page scale k, padded (w, h)) of the normalised page the network sees, ``input_size`` px wide."""
-    k = input_size / G.PAGE_W
-    w, h = G.page_size(k)
-    return k, (-(-w // PAD) * PAD, -(-h // PAD) * PAD)
-
-
-def warp_to_page(img: np.ndarray, M: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return cv2.warpPerspective(img, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                               borderValue=(255, 255, 255))
-
-
-def page_coords(size: tuple[int, int], k: float, offset=(0, 0)) -> np.ndarray:
-    """(2, h, w) float32 page position (x / page width, y / page height) of every input pixel."""
-    w, h = G.page_size(k)
-    ys, xs = np.mgrid[0:size[1], 0:size[0]].astype(np.float32)
-    return np.stack([(xs + offset[0]) / w, (ys + offset[1]) / h])
 
 
 def _inverse_jacobians(label: PageLabel, canon: np.ndarray, eps: float = 2.0) -> np.ndarray:
@@ -68,7 +37,7 @@ def _inverse_jacobians(label: PageLabel, canon: np.ndarray, eps: float = 2.0) ->
 
 
 def _trace_sample(signals: pd.DataFrame, fs: int, rng: np.random.Generator) -> np.ndarray:
-    pts = np.concatenate(list(trace_points(signals, fs).values()))
+    pts = np.concatenate(list(G.trace_points(signals, fs).values()))
     pts = pts[(pts[:, 1] >= 0) & (pts[:, 1] < G.PAGE_H)]
     return pts[rng.choice(len(pts), N_TRACE, replace=len(pts) < N_TRACE)]
 
@@ -113,16 +82,6 @@ def corner_jitter(rng: np.random.Generator, jitter_mm: float) -> np.ndarray:
     src = (G.page_corners() - 0.5).astype(np.float32)
     dst = src + rng.normal(0, jitter_mm * G.PX_PER_MM, src.shape).astype(np.float32)
     return cv2.getPerspectiveTransform(src, dst)
-
-
-def photometric(strength: float) -> A.Compose:
-    return A.Compose([
-        A.RandomBrightnessContrast(0.25 * strength, 0.25 * strength, p=0.7),
-        A.HueSaturationValue(int(15 * strength), int(25 * strength), int(15 * strength), p=0.5),
-        A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=0.3 * strength),
-        A.GaussNoise(std_range=(0.01, 0.05), p=0.3 * strength),
-        A.ImageCompression(quality_range=(50, 95), p=0.3 * strength),
-    ])
 
 
 class LatticeDataset(CachedDataset, Dataset):

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter
 
 from data import geometry as G
-from stage1_rectify.lattice import N_COLS, N_ROWS, SPACING, to_lattice
+from stage1_rectify.lattice import N_HLINES, N_VLINES, SPACING, to_lattice
 from stage1_rectify.surface import REACH, one_per_node
 
 
@@ -72,6 +72,6 @@ def lattice_points(heat: np.ndarray, col_logits: np.ndarray | None, row_logits: 
             ij = ij + [_vote(lg, ij[:, a]) for a, lg in enumerate(logits)]
     # indices up to REACH nodes beyond the lattice are kept for consistent_indices to shift back; points in the
     # input's padding (beyond the page) are not
-    ok = np.all((ij >= -REACH) & (ij < np.array([N_COLS, N_ROWS]) + REACH), 1)
+    ok = np.all((ij >= -REACH) & (ij < np.array([N_VLINES, N_HLINES]) + REACH), 1)
     ok &= np.all((xy > -SPACING / 2) & (xy < np.array([G.PAGE_W, G.PAGE_H]) + SPACING / 2), 1)
     return one_per_node(ij[ok], xy[ok], conf[ok])

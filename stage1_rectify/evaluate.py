@@ -1,21 +1,23 @@
 """Evaluate a stage-1 checkpoint on its validation fold, per image type.
 
-    python -m stage1_rectify.evaluate CHECKPOINT [stage0=STAGE0_CHECKPOINT] [tta=true] [key=value ...]
+    python -m stage1_rectify.evaluate CHECKPOINT [stage0=STAGE0_CHECKPOINT] [tta=true] [device=auto] [key=value ...]
 
 Without ``stage0`` each page is normalised by the jittered true homography, as in training (stage 1 alone); with
 it, by stage 0's own predictions on the raw images: the rectification error of the two stages together.
-Surface-fit settings can be overridden for ablations, e.g. ``model.smoothing=100`` or ``model.method=poly``.
+Any key of the checkpoint's config can be overridden, e.g. the surface fit: ``model.smoothing=100`` or
+``model.method=poly``.
 """
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass, field
 
-import cv2
-import torch
 from tqdm import tqdm
 
-from engine.checkpoint import load_model
+from data import cli
+from engine.device import resolve_device
 from engine.evaluate import evaluate, report
+from pagekit.image import read_image
+from pagekit.registry import load_model
 from stage1_rectify.dataset import source_image
 from stage1_rectify.predict import whole_image_homography
 
@@ -30,7 +32,7 @@ def stage0_homographies(stage0_checkpoint: str, tta: bool = True, device: str = 
     def prepare(val, cfg):
         Hs, failed = [], 0
         for item in tqdm(val.items, desc="stage0"):
-            raw = cv2.imread(str(source_image(cfg.data.dir, item)), cv2.IMREAD_COLOR)
+            raw = read_image(source_image(cfg.data.dir, item))
             r = predict(model, [raw], int(cfg0["model"]["input_size"]), tta=tta)[0]
             failed += r.H is None
             Hs.append(r.H if r.H is not None else whole_image_homography(raw.shape))
@@ -39,15 +41,21 @@ def stage0_homographies(stage0_checkpoint: str, tta: bool = True, device: str = 
     return prepare
 
 
+@dataclass
+class Options:
+    checkpoint: str
+    stage0: str | None = None
+    tta: bool = True
+    device: str = "auto"
+    overrides: dict = field(default_factory=dict)
+
+
 def main(argv=None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv:
-        raise SystemExit(__doc__)
-    opts = dict(a.split("=", 1) for a in argv[1:] if a.split("=", 1)[0] in ("stage0", "tta"))
-    rest = [a for a in argv[1:] if a.split("=", 1)[0] not in ("stage0", "tta")]
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    hook = stage0_homographies(opts["stage0"], opts.get("tta", "true") == "true", device) if "stage0" in opts else None
-    print(report(evaluate(argv[0], rest, device, hook)))
+    opts = cli.parse(Options, argv, __doc__, positional=("checkpoint",), rest="overrides")
+    device = resolve_device(opts.device)
+    model, config = load_model(opts.checkpoint, overrides=[f"{k}={v}" for k, v in opts.overrides.items()])
+    hook = stage0_homographies(opts.stage0, opts.tta, device) if opts.stage0 else None
+    print(report(evaluate(model, config, str(device), hook)))
 
 
 if __name__ == "__main__":

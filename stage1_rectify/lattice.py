@@ -10,8 +10,8 @@ import numpy as np
 from data import geometry as G
 
 _PTS, _IJ = G.grid_lattice()
-N_COLS = int(_IJ[:, 0].max()) + 1          # vertical major lines (56 on the Letter page)
-N_ROWS = int(_IJ[:, 1].max()) + 1          # horizontal major lines (44)
+N_VLINES = int(_IJ[:, 0].max()) + 1        # vertical major lines = lattice columns (56 on the Letter page)
+N_HLINES = int(_IJ[:, 1].max()) + 1        # horizontal major lines = lattice rows (44)
 SPACING = G.MAJOR_PX                       # canonical px between neighbouring lines
 ORIGIN = np.asarray(G.GRID_ORIGIN, dtype=np.float64)
 
@@ -27,6 +27,6 @@ def to_canonical(uv: np.ndarray) -> np.ndarray:
 
 
 def node_grid(margin: int = 0) -> np.ndarray:
-    """(N_ROWS + 2m, N_COLS + 2m, 2) lattice indices (i, j) of every node, ``margin`` nodes beyond the page."""
-    j, i = np.mgrid[-margin:N_ROWS + margin, -margin:N_COLS + margin]
+    """(N_HLINES + 2m, N_VLINES + 2m, 2) lattice indices (i, j) of every node, ``margin`` nodes beyond the page."""
+    j, i = np.mgrid[-margin:N_HLINES + margin, -margin:N_VLINES + margin]
     return np.stack([i, j], -1).astype(np.float64)

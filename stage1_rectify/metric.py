@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from data import geometry as G
+from engine.report import summarize_by_type
 from stage1_rectify.surface import LatticeFit
 from stage1_rectify.warp import canonical_to_raw
 
@@ -31,6 +32,4 @@ def summarize(rows: list[dict]) -> tuple[dict, pd.DataFrame]:
                 "fallback_rate": float(np.mean([r["fallback"] for r in rs])),
                 "node_off_rate": float(np.mean([np.median(r["errors"]) > NODE_OFF_MM for r in rs])),
                 "points": float(np.mean([r["points"] for r in rs]))}
-    types = sorted({r["type"] for r in rows})
-    per_type = pd.DataFrame({t: stats([r for r in rows if r["type"] == t]) for t in types}).T
-    return stats(rows), per_type
+    return summarize_by_type(rows, stats)

@@ -7,21 +7,29 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stage0_keypoints.model import IMAGENET_MEAN, IMAGENET_STD, build_unet
-from stage1_rectify.lattice import N_COLS, N_ROWS
+from data import geometry as G
+from pagekit.image import padded_page_size
+from pagekit.nets import ImageNorm, build_unet
+from pagekit.registry import register_model
+from stage1_rectify.lattice import N_HLINES, N_VLINES
 
 
+def page_input_size(input_size: int) -> tuple[float, tuple[int, int]]:
+    """(page scale k, padded (w, h)) of the normalised page the network sees, ``input_size`` px wide."""
+    k = input_size / G.PAGE_W
+    return k, padded_page_size(k)
+
+
+@register_model("lattice_unet")
 class LatticeNet(nn.Module):
-    def __init__(self, encoder: str = "tu-resnet18", pretrained: bool = False, weights_path: str | None = None,
-                 decoder_channels=None):
+    def __init__(self, m: dict):
         super().__init__()
-        self.net = build_unet(encoder, 1 + N_COLS + N_ROWS, pretrained, weights_path, in_channels=5,
-                              decoder_channels=decoder_channels)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255, persistent=False)
+        self.net = build_unet(m.get("encoder", "tu-resnet18"), 1 + N_VLINES + N_HLINES, bool(m.get("pretrained")),
+                              m.get("weights_path"), in_channels=5, decoder_channels=m.get("decoder_channels"))
+        self.norm = ImageNorm()
 
     def forward(self, batch: dict) -> dict:
         """batch["image"]: (B, 3, H, W) uint8 RGB; batch["coords"]: (B, 2, H, W) page x, y in [0, 1]."""
-        x = (batch["image"].float() - self.mean) / self.std
+        x = self.norm(batch["image"])
         y = self.net(torch.cat([x, batch["coords"].to(x.dtype) * 2 - 1], 1))
-        return {"heatmap": y[:, 0], "col": y[:, 1:1 + N_COLS], "row": y[:, 1 + N_COLS:]}
+        return {"heatmap": y[:, 0], "col": y[:, 1:1 + N_VLINES], "row": y[:, 1 + N_VLINES:]}

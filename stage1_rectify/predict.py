@@ -1,6 +1,6 @@
 """Stage 1 for inference: raw images + stage-0 homographies in, rectified pages (and their maps) out.
 
-    from engine.checkpoint import load_model
+    from pagekit.registry import load_model
     model, cfg = load_model("runs/stage1/.../best.pt")
     rects = predict(model, cfg["model"], [raw], [stage0_result.H], k=2.0)     # 4400 x 3400 rectified page
     rects[0].page, rects[0].map_x, rects[0].map_y, rects[0].fallback
@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from data import geometry as G
-from stage1_rectify.dataset import downscale, page_coords, page_input_size, warp_to_page
+from pagekit.image import downscale, page_coords, warp_to_page
+from stage1_rectify.model import page_input_size
 from stage1_rectify.rectify import FitParams, Rectification, fit_from_outputs, rectify_image
 from stage1_rectify.surface import identity_fit
 
@@ -33,8 +34,9 @@ def network_input(raw: np.ndarray, H: np.ndarray, input_size: int, cache_size: i
 
 
 @torch.no_grad()
-def predict(model, model_cfg: dict, images: list[np.ndarray], homographies: list[np.ndarray | None], k: float | tuple[float, float] = 1.0,
-            device=None, batch_size: int = 4, params: FitParams | None = None) -> list[Rectification]:
+def predict(model, model_cfg: dict, images: list[np.ndarray], homographies: list[np.ndarray | None],
+            k: float | tuple[float, float] = 1.0, device=None, batch_size: int = 4,
+            params: FitParams | None = None) -> list[Rectification]:
     """BGR (or grey) raw images and their stage-0 homographies (raw px -> canonical page; None where stage 0
     failed, which is flagged as a fallback).  Each image is warped once to the rectified page at scale k
     (or (kx, ky): (2, 1) gives 4400 x 1700)."""

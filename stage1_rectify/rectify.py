@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stage1_rectify.decode import lattice_points
-from stage1_rectify.lattice import N_COLS, N_ROWS
+from stage1_rectify.lattice import N_HLINES, N_VLINES
 from stage1_rectify.surface import LatticeFit, consistent_indices, fit_surface, identity_fit, in_lattice
 from stage1_rectify.warp import dense_map, remap, stage0_to_raw
 
@@ -34,7 +34,7 @@ class FitParams:
 def fit_lattice(ij: np.ndarray, xy: np.ndarray, p: FitParams) -> tuple[LatticeFit, bool]:
     """(fit, fallback): the identity lattice (= stage-0 homography alone) when the points are too few, cover too
     little of the page, or do not agree on a smooth surface."""
-    covered = min(len(np.unique(ij[:, 0])) / N_COLS, len(np.unique(ij[:, 1])) / N_ROWS) if len(ij) else 0.0
+    covered = min(len(np.unique(ij[:, 0])) / N_VLINES, len(np.unique(ij[:, 1])) / N_HLINES) if len(ij) else 0.0
     if len(ij) < p.min_points or covered < p.min_coverage:
         return identity_fit(), True
     fit = fit_surface(ij, xy, p.method, p.smoothing, p.degree, reject_px=p.reject_px)

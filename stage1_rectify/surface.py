@@ -11,15 +11,14 @@ Methods (``scripts/bench_surface.py`` measures them on known warps):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import heapq
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.interpolate import RBFInterpolator
 from scipy.spatial import cKDTree
 
-from stage1_rectify.lattice import N_COLS, N_ROWS, SPACING, node_grid, to_canonical
+from stage1_rectify.lattice import N_HLINES, N_VLINES, SPACING, node_grid, to_canonical
 
 MARGIN = 2   # nodes evaluated beyond the page on every side, so cubic interpolation reaches the page edges
 REACH = 2    # whole-node index shifts considered when repairing indices
@@ -27,15 +26,15 @@ REACH = 2    # whole-node index shifts considered when repairing indices
 
 @dataclass
 class LatticeFit:
-    nodes: np.ndarray       # (N_ROWS + 2*MARGIN, N_COLS + 2*MARGIN, 2) stage-0 canonical px of every node
+    nodes: np.ndarray       # (N_HLINES + 2*MARGIN, N_VLINES + 2*MARGIN, 2) stage-0 canonical px of every node
     inliers: np.ndarray     # (N,) bool over the input points
     rms_px: float           # RMS residual of the inliers, canonical px
     n_points: int           # inliers used by the final fit
 
 
 def _poly_basis(ij: np.ndarray, degree: int) -> np.ndarray:
-    u = ij[:, 0] / (N_COLS - 1) * 2 - 1        # scaled to [-1, 1] for conditioning
-    v = ij[:, 1] / (N_ROWS - 1) * 2 - 1
+    u = ij[:, 0] / (N_VLINES - 1) * 2 - 1        # scaled to [-1, 1] for conditioning
+    v = ij[:, 1] / (N_HLINES - 1) * 2 - 1
     return np.stack([u ** a * v ** b for a in range(degree + 1) for b in range(degree + 1 - a)], -1)
 
 
@@ -118,14 +117,14 @@ def consistent_indices(ij: np.ndarray, xy: np.ndarray, conf: np.ndarray) -> tupl
 
 def in_lattice(ij: np.ndarray, xy: np.ndarray, conf: np.ndarray):
     """The points whose indices are lattice nodes, one per node (the most confident)."""
-    ok = (ij[:, 0] >= 0) & (ij[:, 0] < N_COLS) & (ij[:, 1] >= 0) & (ij[:, 1] < N_ROWS)
+    ok = (ij[:, 0] >= 0) & (ij[:, 0] < N_VLINES) & (ij[:, 1] >= 0) & (ij[:, 1] < N_HLINES)
     return one_per_node(ij[ok], xy[ok], conf[ok])
 
 
 def one_per_node(ij: np.ndarray, xy: np.ndarray, conf: np.ndarray):
     """Where several points claim one node, keep the most confident."""
     order = np.argsort(-conf)
-    key = (ij[order, 1] + 2 * REACH) * (N_COLS + 4 * REACH) + ij[order, 0] + 2 * REACH
+    key = (ij[order, 1] + 2 * REACH) * (N_VLINES + 4 * REACH) + ij[order, 0] + 2 * REACH
     _, first = np.unique(key, return_index=True)
     keep = np.sort(order[first])
     return ij[keep], xy[keep], conf[keep]

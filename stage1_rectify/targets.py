@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stage1_rectify.lattice import N_COLS, N_ROWS, SPACING, to_lattice
+from stage1_rectify.lattice import N_HLINES, N_VLINES, SPACING, to_lattice
 
 IGNORE = -100
 
@@ -20,10 +20,10 @@ def lattice_targets(canon_xy: np.ndarray, px_per_canon: float, sigma: float) -> 
     off = np.isnan(uv).any(-1)
     d = (uv - near) * SPACING * px_per_canon                       # input px to the nearest node
     heat = np.exp(-(d ** 2).sum(-1) / (2 * sigma ** 2))
-    beyond = (near[..., 0] < 0) | (near[..., 0] >= N_COLS) | (near[..., 1] < 0) | (near[..., 1] >= N_ROWS)
+    beyond = (near[..., 0] < 0) | (near[..., 0] >= N_VLINES) | (near[..., 1] < 0) | (near[..., 1] >= N_HLINES)
     heat[off | beyond] = 0.0       # no peak at the page edge for a node past the last line (x = 2204.7)
     out = {"heatmap": heat.astype(np.float32)}
-    for name, axis, n in (("col", 0, N_COLS), ("row", 1, N_ROWS)):
+    for name, axis, n in (("col", 0, N_VLINES), ("row", 1, N_HLINES)):
         idx = np.where(off, IGNORE, near[..., axis]).astype(np.int64)
         idx[(idx < 0) | (idx >= n)] = IGNORE
         out[name] = idx

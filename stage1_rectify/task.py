@@ -9,11 +9,13 @@ import torch.nn.functional as F
 
 from engine.cache import cached_splits
 from engine.data import image_jobs, split_images
+from engine.device import to_device
 from engine.logger import heat_overlay
-from engine.loop import to_device
+from engine.report import flat_metrics
+from pagekit.registry import create_model
 from stage1_rectify.dataset import LatticeDataset, cache_job
 from stage1_rectify.metric import image_errors, summarize
-from stage1_rectify.model import LatticeNet
+from stage1_rectify.model import LatticeNet  # noqa: F401  (registers lattice_unet)
 from stage1_rectify.rectify import FitParams, fit_from_outputs
 from stage1_rectify.targets import IGNORE
 
@@ -21,16 +23,15 @@ MONITOR_MODE = "min"
 
 
 def build_model(cfg) -> torch.nn.Module:
-    m = cfg.model
-    return LatticeNet(m.encoder, bool(m.pretrained), m.get("weights_path"), m.get("decoder_channels"))
+    return create_model(cfg.model)
 
 
 def build_datasets(cfg, with_train: bool = True):
     train, val = split_images(cfg, with_train)
     m, root = cfg.model, Path(cfg.data.dir)
     cache = Path(cfg.data.get("cache_dir") or root / f".cache_stage1_{m.cache_size}")
-    items_t, items_v = cached_splits(image_jobs(root, train), image_jobs(root, val), cache_job(cache, int(m.cache_size)),
-                                     "stage1 cache", bool(cfg.trainer.progress))
+    items_t, items_v = cached_splits(image_jobs(root, train), image_jobs(root, val),
+                                     cache_job(cache, int(m.cache_size)), "stage1 cache", bool(cfg.trainer.progress))
     kw = dict(input_size=int(m.input_size), sigma=float(m.sigma), jitter_mm=float(m.jitter_mm), seed=int(cfg.seed))
     return (LatticeDataset(items_t, train=True, crop=m.get("crop"), strength=float(cfg.augment.strength), **kw),
             LatticeDataset(items_v, train=False, **kw))
@@ -65,13 +66,8 @@ def validate(model, loader, cfg, device) -> dict:
             err = image_errors(fit, batch["H"][j].numpy(), float(batch["scale"][j]), batch["trace_canon"][j].numpy(),
                                batch["trace_px"][j].numpy(), batch["trace_jac"][j].numpy())
             rows.append({"type": batch["type"][j], "errors": err, "fallback": fallback, "points": fit.n_points})
-    overall, per_type = summarize(rows)
-    res = {"loss": float(np.mean(losses)), **{k_: v for k_, v in overall.items() if k_ != "n"},
-           "col_acc": hits[0, 0] / max(hits[0, 1], 1), "row_acc": hits[1, 0] / max(hits[1, 1], 1)}
-    for t, r in per_type.iterrows():
-        res |= {f"{t}/{name}": r[name] for name in ("rect_median_mm", "rect_p95_mm", "fallback_rate", "node_off_rate",
-                                                     "points")}
-    return res
+    return {"loss": float(np.mean(losses)), **flat_metrics(*summarize(rows)),
+            "col_acc": hits[0, 0] / max(hits[0, 1], 1), "row_acc": hits[1, 0] / max(hits[1, 1], 1)}
 
 
 @torch.no_grad()

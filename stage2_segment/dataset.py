@@ -1,8 +1,8 @@
 """Stage-2 dataset.  Each image is rectified once at page scale ``page_k`` (one remap of the raw image through the
-generator's ground-truth map, ``PageLabel.rectify``, or through stages 0 and 1 with ``model.rectify_with``) and cached as a PNG with the true trace y of
-every row at every column.  Items are then cheap: a random crop with a small sub-pixel shift and vertical stretch
-(stage 1 leaves ~0.1 mm of error), photometric noise and a horizontal flip for training; the whole page for
-validation, with what the end-to-end metric needs.
+generator's ground-truth map, or through stages 0 and 1 with ``model.rectify_with``) and cached as a PNG with the
+true trace y of every row at every column.  Items are then cheap: a random crop with a small sub-pixel shift and
+vertical stretch (stage 1 leaves ~0.1 mm of error), photometric noise and a horizontal flip for training; the whole
+page for validation, with what the end-to-end metric needs.
 """
 from __future__ import annotations
 
@@ -16,37 +16,19 @@ from torch.utils.data import Dataset
 
 from data import geometry as G
 from data.competition import lead_window
-from data.labels import PageLabel, label_path
 from engine.cache import CachedDataset, item_path, save_item
-from stage0_keypoints.dataset import read_image
-from stage1_rectify.dataset import page_coords, photometric
+from pagekit.augment import photometric
+from pagekit.image import pad_page, padded_page_size, page_coords, read_image
 from stage2_segment.targets import row_columns, trace_masks
 
-PAD = 32
 
-
-def padded_size(k) -> tuple[int, int]:
-    """(w, h) of the page at scale k padded to a multiple of 32 on the right and bottom."""
-    w, h = G.page_size(k)
-    return -(-w // PAD) * PAD, -(-h // PAD) * PAD
-
-
-def pad_page(page: np.ndarray, k) -> np.ndarray:
-    """RGB page -> white-padded to :func:`padded_size`."""
-    w, h = padded_size(k)
-    return cv2.copyMakeBorder(page, 0, h - page.shape[0], 0, w - page.shape[1], cv2.BORDER_CONSTANT,
-                              value=(255, 255, 255))
-
-
-def cache_item(image_path: Path, signals_csv: Path, fs: int, cache_dir: Path, k, rectifier=None) -> Path:
-    """``rectifier`` (``inference.pipeline.Rectifier``): pages from stages 0 and 1 instead of the labels, as real
-    competition images need; the targets still come from the signal, since the rectified geometry is fixed."""
-    out = item_path(cache_dir, image_path, G.scales(k), "stage2", *(rectifier.key if rectifier else ()))
+def cache_item(image_path: Path, signals_csv: Path, fs: int, cache_dir: Path, k, rectifier) -> Path:
+    """``rectifier`` (``stage1_rectify.rectifier.Rectifier``): by the labels, or by stages 0 and 1 as real
+    competition images need; the targets come from the signal either way, since the rectified geometry is fixed."""
+    out = item_path(cache_dir, image_path, G.scales(k), "stage2", *rectifier.key)
     if out.is_file():
         return out
-    raw = read_image(image_path)
-    page = (rectifier.pages([raw])[0] if rectifier is not None else
-            PageLabel.load(label_path(image_path)).rectify(raw, k))
+    page = rectifier.pages([read_image(image_path)], [Path(image_path)])[0]
     ok, png = cv2.imencode(".png", page)
     if not ok:
         raise ValueError(f"{image_path}: could not encode the rectified page")
@@ -55,7 +37,7 @@ def cache_item(image_path: Path, signals_csv: Path, fs: int, cache_dir: Path, k,
                      fs=fs, csv=str(signals_csv))
 
 
-def cache_job(cache_dir: Path, k, rectifier=None):
+def cache_job(cache_dir: Path, k, rectifier):
     """job (image, signals csv, fs) -> its cached file."""
     def make(job) -> Path:
         image, csv, fs = job
@@ -93,7 +75,7 @@ class SegmentDataset(CachedDataset, Dataset):
                  strength: float = 1.0, seed: int = 0):
         super().__init__(items, seed)
         self.k, self.train, self.sigma = k, train, sigma
-        self.size = padded_size(k)
+        self.size = padded_page_size(k)
         self.crop = (min(crop_w or self.size[0], self.size[0]), min(crop_h or self.size[1], self.size[1]))
         self.shift_px, self.stretch, self.hflip = shift_px, stretch, hflip
         self.aug = photometric(strength) if train and strength > 0 else None

@@ -1,39 +1,15 @@
-"""Pieces both stage-2 models share: the input (RGB or grey + page coordinates), the head that concatenates the
-coordinates to the decoder output, and optional gradient checkpointing."""
+"""Pieces both stage-2 models share: the head that concatenates the page coordinates to the decoder output, the
+smp U-Net whose parts they call, and optional gradient checkpointing (the input is ``pagekit.nets.ImageNorm``)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from stage0_keypoints.model import IMAGENET_MEAN, IMAGENET_STD, build_unet
+from data import geometry as G
+from pagekit.nets import build_unet
 
-N_OUT = 4      # one channel per printed row: 3 rows of 4 leads + the rhythm row
-
-
-class PageInput(nn.Module):
-    """uint8 RGB (B, 3, H, W) -> normalised RGB or grey; coordinates (page x, y in [0, 1]) to [-1, 1]."""
-
-    def __init__(self, channels: str = "rgb"):
-        super().__init__()
-        if channels not in ("rgb", "grey"):
-            raise ValueError(f"model.channels must be rgb or grey, got {channels!r}")
-        self.grey = channels == "grey"
-        mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-        if self.grey:
-            mean, std = mean.mean(0, keepdim=True), std.mean(0, keepdim=True)
-        self.register_buffer("mean", mean.view(1, -1, 1, 1) * 255, persistent=False)
-        self.register_buffer("std", std.view(1, -1, 1, 1) * 255, persistent=False)
-
-    @property
-    def channels(self) -> int:
-        return 1 if self.grey else 3
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.float()
-        if self.grey:
-            x = x.mean(1, keepdim=True)
-        return (x - self.mean) / self.std
+N_OUT = G.N_ROWS      # one channel per printed row: 3 rows of 4 leads + the rhythm row
 
 
 class CoordHead(nn.Module):

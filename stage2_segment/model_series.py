@@ -14,8 +14,10 @@ import torch
 from torch import nn
 
 from data import geometry as G
+from pagekit.nets import ImageNorm
+from pagekit.registry import register_model
 from stage2_segment import strips
-from stage2_segment.layers import CoordHead, PageInput, maybe_checkpoint, unet_parts
+from stage2_segment.layers import CoordHead, maybe_checkpoint, unet_parts
 
 FUSIONS = ("conv2d", "shared", "conv3d", "none")
 OFF_STRIP_LOGIT = -30.0      # page rows outside a strip: probability 0
@@ -57,17 +59,19 @@ class Fusion(nn.Module):
         return (g + d).reshape(BR, c, h, w)
 
 
+@register_model("series")
 class SeriesNet(nn.Module):
     def __init__(self, m: dict):
         super().__init__()
-        self.input = PageInput(m.get("channels", "rgb"))
+        self.input = ImageNorm(m.get("channels", "rgb"))
         self.unet = unet_parts(m, self.input.channels + 2)
         self.head = CoordHead(m["decoder_channels"][-1], 1)
         _, ky = G.scales(m["page_k"])
         self.bounds = strips.strip_bounds(ky, float(m.get("strip_mv", 3.0)))
         self.page_h = G.page_size(m["page_k"])[1]
         kind = m.get("fusion", "conv2d")         # level 0 is the input itself, which the decoder does not use
-        self.fusion = nn.ModuleList(Fusion(kind if i else "none", c) for i, c in enumerate(self.unet.encoder.out_channels))
+        self.fusion = nn.ModuleList(Fusion(kind if i else "none", c)
+                                    for i, c in enumerate(self.unet.encoder.out_channels))
         self.grad_checkpointing = bool(m.get("grad_checkpointing"))
 
     def _strip_coords(self, coords: torch.Tensor) -> torch.Tensor:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stage2_segment.layers import N_OUT, CoordHead, PageInput, maybe_checkpoint, unet_parts
+from pagekit.nets import ImageNorm
+from pagekit.registry import register_model
+from stage2_segment.layers import N_OUT, CoordHead, maybe_checkpoint, unet_parts
 
 
+@register_model("whole")
 class WholeNet(nn.Module):
     def __init__(self, m: dict):
         super().__init__()
-        self.input = PageInput(m.get("channels", "rgb"))
+        self.input = ImageNorm(m.get("channels", "rgb"))
         self.unet = unet_parts(m, self.input.channels + 2)
         self.head = CoordHead(m["decoder_channels"][-1], N_OUT)
         self.grad_checkpointing = bool(m.get("grad_checkpointing"))

@@ -1,10 +1,10 @@
 """Stage 2 for inference: rectified pages in, per-row trace probabilities out; several models (an ensemble) are
 averaged in probability space with weights, each optionally with horizontal-flip TTA.
 
-    from engine.checkpoint import load_model
+    from pagekit.registry import load_model
     model, cfg = load_model("runs/stage2/.../best.pt")
     probs = predict([model], cfg["model"], [rect.page])       # (1, 4, H, W), page at cfg["model"]["page_k"]
-    leads = inference.extract.extract_leads(probs[0], lengths, fs, cfg["model"]["page_k"])
+    leads = pagekit.extract.extract_leads(probs[0], lengths, fs, cfg["model"]["page_k"])
 """
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from data import geometry as G
-from stage1_rectify.dataset import page_coords
-from stage2_segment.dataset import pad_page, padded_size
+from pagekit.image import as_bgr, pad_page, padded_page_size, page_coords
 
 
 @torch.no_grad()
@@ -40,11 +39,10 @@ def predict(models: list, model_cfg: dict, pages: list[np.ndarray], weights: lis
     device = device or next(models[0].parameters()).device
     weights = np.asarray(weights if weights is not None else [1.0] * len(models), np.float64)
     weights = weights / weights.sum()
-    coords = torch.from_numpy(page_coords(padded_size(k), k))
+    coords = torch.from_numpy(page_coords(padded_page_size(k), k))
     out = np.zeros((len(pages), 4, h, w), np.float32)
     for a in range(0, len(pages), batch_size):
-        chunk = [pad_page(cv2.cvtColor(p if p.ndim == 3 else cv2.cvtColor(p, cv2.COLOR_GRAY2BGR),
-                                       cv2.COLOR_BGR2RGB), k) for p in pages[a:a + batch_size]]
+        chunk = [pad_page(cv2.cvtColor(as_bgr(p), cv2.COLOR_BGR2RGB), k) for p in pages[a:a + batch_size]]
         image = torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).to(device)
         c = coords[None].expand(len(chunk), -1, -1, -1).to(device)
         for model, wt in zip(models, weights):

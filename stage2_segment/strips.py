@@ -1,5 +1,5 @@
 """Row strips of the rectified page for the 2.5D series model: one band of ``strip_mv`` mV either side of each
-row's baseline, all the same height (a multiple of 32, so the U-Net's strides fit), cut from and pasted back
+row's baseline, all the same height (a multiple of the U-Net's stride), cut from and pasted back
 onto the whole page (zero-padded where a band leaves it)."""
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from data import geometry as G
-
-MULTIPLE = 32
+from pagekit.image import STRIDE
 
 
 def strip_bounds(ky: float, strip_mv: float) -> list[tuple[int, int]]:
     """[y0, y1) page rows of each printed row's strip at vertical scale ky."""
-    half = -(-int(round(strip_mv * G.PX_PER_MV * ky)) // (MULTIPLE // 2)) * (MULTIPLE // 2)
+    half = -(-int(round(strip_mv * G.PX_PER_MV * ky)) // (STRIDE // 2)) * (STRIDE // 2)
     return [(int(round(b * ky)) - half, int(round(b * ky)) + half) for b in G.BASELINES]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from data import geometry as G
-from data.synth.render import trace_points
+from data.geometry import trace_points
 
 
 def row_columns(signals: pd.DataFrame, fs: int, k=1.0) -> np.ndarray:

@@ -1,60 +1,50 @@
 """Stage 2's face to the shared training loop (see engine/stages.py).  Validation is the competition metric end to
-end on the validation fold: masks -> ``inference.extract`` -> ``inference.metric``, per image type."""
+end on the validation fold: masks -> ``pagekit.extract`` -> ``pagekit.metric``, per image type."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from data import geometry as G
 from engine.cache import cached_splits
 from engine.data import image_jobs, split_images
+from engine.device import to_device
 from engine.logger import heat_overlay
-from engine.loop import to_device
-from inference.extract import ExtractConfig, extract_leads
-from inference.metric import image_ratio, to_db
+from engine.report import flat_metrics, summarize_by_type
+from pagekit.extract import ExtractConfig, extract_leads
+from pagekit.metric import image_ratio, to_db
+from pagekit.registry import create_model, plain
+from stage1_rectify.rectifier import Rectifier
 from stage2_segment.dataset import SegmentDataset, cache_job
 from stage2_segment.losses import segmentation_loss
-from stage2_segment.model_series import SeriesNet
-from stage2_segment.model_whole import WholeNet
+from stage2_segment.model_series import SeriesNet  # noqa: F401  (registers series)
+from stage2_segment.model_whole import WholeNet  # noqa: F401  (registers whole)
 from stage2_segment.predict import forward_probs
 
 MONITOR_MODE = "max"
-MODELS = {"whole": WholeNet, "series": SeriesNet}
-
-
-def _plain(m) -> dict:
-    from omegaconf import OmegaConf
-    return OmegaConf.to_container(m, resolve=True) if OmegaConf.is_config(m) else dict(m)
-
-
-def page_k(m) -> tuple[float, float]:
-    return G.scales(m["page_k"])
 
 
 def build_model(cfg) -> torch.nn.Module:
-    m = _plain(cfg.model)
-    if m.get("name") not in MODELS:
-        raise ValueError(f"stage 2 model.name must be one of {sorted(MODELS)}, got {m.get('name')!r}")
-    if m["name"] == "series" and m.get("crop_h"):
+    m = plain(cfg.model)
+    if m.get("name") == "series" and m.get("crop_h"):
         raise ValueError("the series model cuts row strips from whole page columns: set model.crop_h=null")
-    return MODELS[m["name"]](m)
+    return create_model(m)
 
 
 def extract_config(m) -> ExtractConfig:
-    return ExtractConfig(**_plain(m.get("extract") or {}))
+    return ExtractConfig(**plain(m.get("extract") or {}))
 
 
 def build_datasets(cfg, with_train: bool = True):
-    m, root, k = cfg.model, Path(cfg.data.dir), page_k(cfg.model)
+    m, root, k = cfg.model, Path(cfg.data.dir), G.scales(cfg.model.page_k)
     rectify_with = list(m.get("rectify_with") or [])
     train, val = split_images(cfg, with_train, labelled=not rectify_with)
-    rectifier = None
     if rectify_with:      # real images: pages from stages 0 and 1, targets from the signal
-        from inference.pipeline import Rectifier
-        rectifier = Rectifier(rectify_with, k, device=str(cfg.trainer.device))
+        rectifier = Rectifier.from_checkpoints(rectify_with, k, device=str(cfg.trainer.device))
+    else:
+        rectifier = Rectifier({}, k, source="gt")
     cache = Path(cfg.data.get("cache_dir") or root / f".cache_stage2_{k[0]:g}x{k[1]:g}")
     items_t, items_v = cached_splits(image_jobs(root, train), image_jobs(root, val), cache_job(cache, k, rectifier),
                                      "stage2 cache", bool(cfg.trainer.progress))
@@ -90,11 +80,8 @@ def validate(model, loader, cfg, device) -> dict:
         losses.append(float(loss(b, out, cfg)[0]))
         probs = forward_probs(model, b["image"], b["coords"], tta, out)[..., :h, :w].cpu().numpy()
         rows += score_pages(probs, [ds.truth(int(i)) for i in batch["idx"]], ds.k, ecfg)
-    table = pd.DataFrame(rows)
-    res = {"loss": float(np.mean(losses)), "snr_db": float(to_db(table["ratio"].mean()))}
-    for t, g in table.groupby("type"):
-        res[f"{t}/snr_db"] = float(to_db(g["ratio"].mean()))
-    return res
+    snr = lambda rs: {"snr_db": float(to_db(np.mean([r["ratio"] for r in rs])))}     # noqa: E731
+    return {"loss": float(np.mean(losses)), **flat_metrics(*summarize_by_type(rows, snr))}
 
 
 @torch.no_grad()

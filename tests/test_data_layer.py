@@ -5,7 +5,7 @@ import pytest
 from data.folds import assign_folds
 from data.geometry import LEADS, lead_sample_window
 from data.submission import SubmissionError, build_submission, validate_submission, write_submission
-from inference.metric import score
+from pagekit.metric import score
 
 
 def _lead_table(fs=256, ids=("11", "22")):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from data import geometry as G
-from inference.extract import ExtractConfig, extract_leads, resample, row_positions
-from inference.metric import align_signals, lead_powers
+from pagekit.extract import ExtractConfig, extract_leads, resample, row_positions
+from pagekit.metric import align_signals, lead_powers
 
 FS = 500
 

@@ -12,7 +12,7 @@ from torch import nn
 from data import geometry as G
 from data.submission import expected_ids, read_table
 from inference.__main__ import main
-from inference.ensemble import EnsembleModel
+from pagekit.ensemble import EnsembleModel
 
 
 def _ckpts(runs, stages=(0, 1, 2)):

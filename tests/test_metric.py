@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inference.metric import MetricError, align_signals, score
+from pagekit.metric import MetricError, align_signals, score
 
 SHORT = ["I", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 VALUES = [0.1, 0.3, 0.4, 0.6, 0.6, 0.4, 0.2, 0.3, 0.4, 0.5, 0.2, 0.7, 0.2, 0.3, 0.4, 0.8, 0.6, 0.7, 0.2, 0.3, -0.1,

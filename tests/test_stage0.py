@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from data import geometry as G
-from stage0_keypoints.dataset import rot90_points
+from pagekit.image import rot90_points
 from stage0_keypoints.decode import decode_heatmaps, fit_page, normalize_page
 from stage0_keypoints.targets import canonical_keypoints, heatmaps
 

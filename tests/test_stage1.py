@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from data import geometry as G
+from data.geometry import trace_points
 from data.synth import signals
 from data.synth.generate import render_image
-from data.synth.render import trace_points
 from stage1_rectify.decode import lattice_points, peaks
-from stage1_rectify.lattice import N_COLS, N_ROWS, SPACING, node_grid, to_canonical
+from stage1_rectify.lattice import N_HLINES, N_VLINES, SPACING, node_grid, to_canonical
 from stage1_rectify.metric import image_errors
 from stage1_rectify.rectify import FitParams, fit_from_outputs, fit_lattice, rectify_image
 from stage1_rectify.surface import fit_surface, identity_fit
@@ -80,14 +80,14 @@ def test_targets_mark_nodes_and_line_indices():
     assert t["heatmap"][y0, x0] > 0.8 and t["col"][y0, x0] == 10 and t["row"][y0, x0] == 20
     assert t["heatmap"][y0, x0 + 5] < 0.01                                          # half-way to the next node
     assert (t["col"][:, :5] == IGNORE).all() and t["heatmap"][:, :5].max() == 0
-    assert t["col"].max() == N_COLS - 1 and t["row"].max() == N_ROWS - 1
+    assert t["col"].max() == N_VLINES - 1 and t["row"].max() == N_HLINES - 1
     assert t["heatmap"][:, -3:].max() < 0.01           # no half peak at the right edge for a column past the last
 
 
 def _perfect_outputs(canon, k):
     t = lattice_targets(canon, k, 1.5)
-    col = np.eye(N_COLS, dtype=np.float32)[np.clip(t["col"], 0, None)].transpose(2, 0, 1)
-    row = np.eye(N_ROWS, dtype=np.float32)[np.clip(t["row"], 0, None)].transpose(2, 0, 1)
+    col = np.eye(N_VLINES, dtype=np.float32)[np.clip(t["col"], 0, None)].transpose(2, 0, 1)
+    row = np.eye(N_HLINES, dtype=np.float32)[np.clip(t["row"], 0, None)].transpose(2, 0, 1)
     return t["heatmap"], col, row
 
 
@@ -98,7 +98,7 @@ def test_perfect_outputs_decode_to_the_lattice_and_empty_ones_fall_back():
     canon = _curl(np.stack([xs / k, ys / k], -1).reshape(-1, 2)).reshape(h, w, 2)   # the page seen curled
     heat, col, row = _perfect_outputs(canon, k)
     ij, xy, _ = lattice_points(heat, col, row, k)
-    assert len(ij) > 0.9 * N_COLS * N_ROWS
+    assert len(ij) > 0.9 * N_VLINES * N_HLINES
     fit, fallback, _ = fit_from_outputs(heat, col, row, k, FitParams())
     assert not fallback and fit.n_points > 2000
     # the fit maps canonical points to where the curled page shows them (the inverse of the curl)
@@ -154,29 +154,27 @@ def test_one_warp_rectification_puts_trace_points_where_the_geometry_says(image_
     assert np.mean(grey[y, x] < 128) > 0.95
 
 
-def test_stage1_smoke_trains_validates_per_type_and_loads_without_hydra(tmp_path):
+def test_stage1_smoke_trains_validates_per_type_and_loads_without_hydra(smoke_runs, make_cfg, tmp_path):
     import torch
 
-    from engine.checkpoint import load_model
-    from engine.loop import train
-    from test_train import make_cfg
+    from engine.evaluate import evaluate
+    from pagekit.registry import load_model
+    from stage1_rectify import task
 
-    cfg = make_cfg(["stage=1", "experiment=smoke"], tmp_path / "run", tmp_path / "data")
-    res = train(cfg)
-    assert np.isfinite(res["val/rect_median_mm"]) and 0 <= res["val/fallback_rate"] <= 1
+    res = smoke_runs["metrics1"]
+    assert np.isfinite(res["val/rect_median_mm"]) and np.isfinite(res["val/rect_p95_mm"])
     assert {f"val/{t}/rect_p95_mm" for t in ("0001", "0003", "0015")} <= set(res)
-    model, cfg = load_model(tmp_path / "run" / "last.pt")
+    model, cfg = load_model(smoke_runs[1])
     out = model({"image": torch.zeros(1, 3, 64, 64, dtype=torch.uint8), "coords": torch.zeros(1, 2, 64, 64)})
-    assert out["heatmap"].shape == (1, 64, 64) and out["col"].shape == (1, N_COLS, 64, 64)
+    assert out["heatmap"].shape == (1, 64, 64) and out["col"].shape == (1, N_VLINES, 64, 64)
     assert cfg["stage"]["id"] == 1 and cfg["model"]["method"] == "tps"
 
-    from engine.evaluate import evaluate
-    from stage1_rectify import task
-    train_ds, val_ds = task.build_datasets(make_cfg(["stage=1", "experiment=smoke"], tmp_path / "run",
-                                                    tmp_path / "data"), with_train=False)
+    train_ds, val_ds = task.build_datasets(make_cfg(["stage=1", "experiment=smoke"], tmp_path, smoke_runs["data"]),
+                                           with_train=False)
     assert len(train_ds) == 0 and len(val_ds) > 0                                  # evaluation caches no training image
-    again = evaluate(str(tmp_path / "run" / "last.pt"))
+    again = evaluate(model, cfg, "cpu")
     assert again["val/rect_median_mm"] == pytest.approx(res["val/rect_median_mm"])
+    assert again["val/fallback_rate"] == pytest.approx(res["val/fallback_rate"])
 
 
 class _OracleNet:

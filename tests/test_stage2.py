@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from data import geometry as G
-from inference.extract import ExtractConfig, extract_leads
-from inference.metric import image_ratio, to_db
+from pagekit.extract import ExtractConfig, extract_leads
+from pagekit.metric import image_ratio, to_db
 from stage2_segment import strips
 from stage2_segment.dataset import shift_columns
 from stage2_segment.losses import segmentation_loss
@@ -129,7 +129,7 @@ def test_column_loss_prefers_the_true_row():
 
 
 def test_stage2_smoke_trains_validates_end_to_end_per_type_and_loads_without_hydra(smoke_runs):
-    from engine.checkpoint import load_model
+    from pagekit.registry import load_model
 
     res = smoke_runs["metrics2"]
     assert np.isfinite(res["val/snr_db"])
@@ -147,9 +147,8 @@ def test_stage2_smoke_trains_validates_end_to_end_per_type_and_loads_without_hyd
     assert pics[0].shape == (*val[0]["image"].shape[1:], 3) and pics[0].dtype == np.uint8
 
 
-def test_series_smoke_trains(tmp_path, smoke_runs):
+def test_series_smoke_trains(tmp_path, smoke_runs, make_cfg):
     from engine.loop import train
-    from test_train import make_cfg
 
     cfg = make_cfg(["stage=2", "model=series", "experiment=smoke", "model.fusion=conv3d", "trainer.epochs=1"],
                    tmp_path / "run", smoke_runs["data"])
@@ -157,9 +156,8 @@ def test_series_smoke_trains(tmp_path, smoke_runs):
     assert np.isfinite(res["val/snr_db"]) and np.isfinite(res["train/loss"])
 
 
-def test_stage2_pages_can_come_from_stages_0_and_1(smoke_runs, tmp_path):
+def test_stage2_pages_can_come_from_stages_0_and_1(smoke_runs, tmp_path, make_cfg):
     from stage2_segment import task
-    from test_train import make_cfg
 
     cfg = make_cfg(["stage=2", "experiment=smoke", f"model.rectify_with=[{smoke_runs[0]},{smoke_runs[1]}]",
                     f"data.cache_dir={tmp_path / 'cache'}"], tmp_path / "run", smoke_runs["data"])

@@ -6,16 +6,11 @@ import pytest
 
 from data import geometry as G
 from data.competition import Competition
+from data.geometry import trace_points
 from data.labels import PageLabel, label_path
 from data.synth import signals
 from data.synth.generate import generate, render_image
-from data.synth.render import PageStyle, render_page, trace_points
-
-
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("synth"), n_records=2, seed=3, types=["0001", "0003", "0015"],
-                    n_test=2, workers=1, progress=False)
+from data.synth.render import PageStyle, render_page
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +19,11 @@ def frame():
     return signals.to_competition_frame(signals.simulate(500, rng), 500)
 
 
-def test_layout_round_trip(synth_dir):
-    comp = Competition(synth_dir)
-    assert len(comp.records()) == 2
+def test_layout_round_trip(smoke_data):
+    comp = Competition(smoke_data)
+    assert len(comp.records()) == 4
     images = comp.images()
-    assert sorted(images["type"].unique()) == ["0001", "0003", "0015"] and len(images) == 6
+    assert sorted(images["type"].unique()) == ["0001", "0003", "0015"] and len(images) == 12
     for rec in comp.records():
         sig = comp.load_signals(rec.id)
         assert len(sig) == rec.sig_len == G.sig_len(rec.fs)
@@ -37,7 +32,7 @@ def test_layout_round_trip(synth_dir):
         assert all(label_path(rec.image(t)).is_file() for t in rec.image_types())
     test = comp.test_meta
     assert test["id"].nunique() == 2 and set(test["lead"]) == set(G.LEADS)
-    sol = pd.read_parquet(synth_dir / "solution.parquet")
+    sol = pd.read_parquet(smoke_data / "solution.parquet")
     assert len(sol) == test["number_of_rows"].sum()
     assert all(comp.test_image(i).is_file() for i in test["id"].unique())
 
@@ -137,13 +132,13 @@ def test_orientation_quarter_turn_moves_the_top_left_corner():
     assert out[y, x].max() == 255 and (x, y) == (19, 0)
 
 
-def test_sources_csv_and_wfdb_re_render_real_signals(tmp_path, synth_dir):
+def test_sources_csv_and_wfdb_re_render_real_signals(tmp_path, smoke_data):
     import wfdb
 
     # csv: the signals of an existing competition-layout dir come back unchanged in the new one
     out = generate(tmp_path / "from_csv", n_records=1, seed=0, types=["0001"], n_test=0, workers=1,
-                   progress=False, source=f"csv:{synth_dir}")
-    src, new = Competition(synth_dir), Competition(out)
+                   progress=False, source=f"csv:{smoke_data}")
+    src, new = Competition(smoke_data), Competition(out)
     rec_src, rec_new = src.records()[0], new.records()[0]   # record i re-renders source record i
     assert rec_new.fs == rec_src.fs
     pd.testing.assert_frame_equal(new.load_signals(rec_new.id), src.load_signals(rec_src.id), atol=1e-3)

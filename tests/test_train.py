@@ -6,23 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
 
 from train import map_stage_args
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
-
-
-def make_cfg(overrides, out_dir=None, data_dir=None):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=map_stage_args(overrides))
-    with open_dict(cfg):
-        cfg.out_dir = str(out_dir or "unused")
-        if data_dir is not None:
-            cfg.data.dir = str(data_dir)
-    return cfg
 
 
 def test_stage_numbers_map_to_stage_files():
@@ -32,47 +20,49 @@ def test_stage_numbers_map_to_stage_files():
 
 
 @pytest.mark.parametrize("stage", [0, 1, 2])
-def test_every_stage_composes_alone_and_with_smoke(stage):
+def test_every_stage_composes_alone_and_with_smoke(stage, make_cfg):
     for extra in ([], ["experiment=smoke"]):
         cfg = make_cfg([f"stage={stage}"] + extra)
         assert cfg.stage.id == stage and cfg.trainer.epochs > 0 and cfg.optimizer.lr > 0
 
 
 @pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e.startswith("stage")])
-def test_stage_experiments_compose_and_select_their_stage(experiment):
+def test_stage_experiments_compose_and_select_their_stage(experiment, make_cfg):
     stage = int(experiment[5])
     assert make_cfg([f"experiment={experiment}"]).stage.id == stage          # the overlay picks its stage
     assert make_cfg([f"stage={stage}", f"experiment={experiment}"]).stage.id == stage
 
 
-def test_gpu_experiment_uses_pretrained_weights_and_smoke_does_not():
+def test_gpu_experiment_uses_pretrained_weights_and_smoke_does_not(make_cfg):
     assert make_cfg(["stage=0", "experiment=stage0_gpu"]).model.pretrained is True
     assert make_cfg(["stage=0", "experiment=smoke"]).model.pretrained is False
 
 
-def test_unknown_stage_names_the_valid_ones():
+def test_each_stage_config_names_its_task_and_an_unknown_stage_lists_the_valid_ones(make_cfg):
+    from hydra.errors import MissingConfigException
+
     from engine.stages import get_task
 
-    assert all(hasattr(get_task(s), "validate") for s in (0, 1, 2))
-    with pytest.raises(ValueError, match=r"\[0, 1, 2\]"):
-        get_task(3)
+    for s in (0, 1, 2):
+        assert get_task(make_cfg([f"stage={s}"]).stage).MONITOR_MODE in ("min", "max")
+    with pytest.raises(MissingConfigException, match=r"(?s)options in .stage.:\s+stage0\s+stage1\s+stage2"):
+        make_cfg(["stage=3"])
+    with pytest.raises(ValueError, match="names no task module"):
+        get_task({"id": 0})
 
 
-@pytest.fixture(scope="module")
-def smoke_data(tmp_path_factory):
-    return tmp_path_factory.mktemp("smoke_data") / "synth"
-
-
-def test_smoke_trains_checkpoint_loads_without_hydra_and_resume_is_exact(tmp_path, smoke_data):
-    from engine.checkpoint import load, load_model
+def test_smoke_trains_checkpoint_loads_without_hydra_and_resume_is_exact(tmp_path, smoke_runs, make_cfg):
+    from engine.checkpoint import load
     from engine.loop import train
+    from pagekit.registry import load_model
 
-    straight = train(make_cfg(["stage=0", "experiment=smoke"], tmp_path / "a", smoke_data))
-    assert Path(straight["checkpoint"]).is_file() and (tmp_path / "a" / "best.pt").is_file()
-    ckpt = load(tmp_path / "a" / "last.pt")
+    smoke_data = smoke_runs["data"]
+    straight = Path(smoke_runs[0])                                   # the uninterrupted run
+    assert straight.is_file() and (straight.parent / "best.pt").is_file()
+    ckpt = load(straight)
     assert isinstance(ckpt["config"], dict) and ckpt["epoch"] == 1 and ckpt["step"] == 4
 
-    model, config = load_model(tmp_path / "a" / "last.pt")  # no Hydra involved
+    model, config = load_model(straight)  # no Hydra involved
     out = model({"image": torch.zeros(1, 3, 64, 64, dtype=torch.uint8)})
     assert out["heatmap"].shape == (1, 17, 64, 64) and out["orientation"].shape == (1, 4)
 
@@ -89,6 +79,7 @@ def test_smoke_trains_checkpoint_loads_without_hydra_and_resume_is_exact(tmp_pat
         assert torch.equal(v, resumed["model"][k]), k
 
 
+@pytest.mark.slow
 def test_smoke_sweep_runs_two_jobs(tmp_path, smoke_data):
     env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "train.py", "-m", "stage=0", "experiment=smoke", "optimizer.lr=1e-3,5e-4",
@@ -99,6 +90,7 @@ def test_smoke_sweep_runs_two_jobs(tmp_path, smoke_data):
     assert jobs == ["0_optimizer.lr=0.001", "1_optimizer.lr=0.0005"]   # one readable folder per job
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(tmp_path, smoke_data):
     """DDP (gloo on CPU) through torchrun with the same command: one checkpoint, written by rank 0."""
     env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}

@@ -7,15 +7,16 @@ lattice (blue dots), the 13 lead-name keypoints (green circles) and the page cor
 """
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from data import cli
 from data.competition import lead_window
+from data.geometry import trace_points
 from data.labels import PageLabel, label_path
-from data.synth.render import trace_points
 
 
 def overlay(img: np.ndarray, label: PageLabel, signals=None, fs: int | None = None) -> np.ndarray:
@@ -68,13 +69,17 @@ def contact_sheet(record_dir: str | Path, tile: int = 900) -> np.ndarray:
     return np.vstack([np.hstack(tiles[r * cols:(r + 1) * cols]) for r in range(rows)])
 
 
+@dataclass
+class Options:
+    record_dir: str
+    out: str = "contact_sheet.png"
+    tile: int = 900
+
+
 def main(argv=None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv:
-        raise SystemExit(__doc__)
-    opts = dict(a.split("=", 1) for a in argv[1:])
-    out = Path(opts.get("out", "contact_sheet.png"))
-    sheet = contact_sheet(argv[0], int(opts.get("tile", 900)))
+    opts = cli.parse(Options, argv, __doc__, positional=("record_dir",))
+    out = Path(opts.out)
+    sheet = contact_sheet(opts.record_dir, opts.tile)
     cv2.imwrite(str(out), sheet)
     print(f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]})")
 

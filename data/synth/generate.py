@@ -11,8 +11,7 @@ test/{id}.png, test_labels/{id}.label.json, solution.parquet (id, fs, value, typ
 from __future__ import annotations
 
 import os
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from data import cli
 from data.competition import lead_window, solution_frame
 from data.geometry import LEADS
 from data.labels import PageLabel, canonical_points
@@ -134,31 +134,20 @@ def generate(out: str | Path, n_records: int = 8, seed: int = 0, types=recipes.T
     return out
 
 
-def parse_overrides(argv: list[str]) -> dict:
-    """key=value arguments, the same spelling as the Hydra entry points."""
-    opts = {}
-    for a in argv:
-        k, eq, v = a.partition("=")
-        if not eq:
-            raise SystemExit(f"arguments are key=value, got {a!r}\n{__doc__}")
-        opts[k.strip()] = v.strip()
-    return opts
+@dataclass
+class Options:
+    out: str
+    n_records: int = 8
+    seed: int = 0
+    types: list[str] = field(default_factory=lambda: list(recipes.TYPES))
+    n_test: int | None = None            # default: n_records // 4
+    source: str = "simulate"
+    workers: int | None = None           # default: all cores
 
 
 def main(argv=None) -> None:
-    opts = parse_overrides(sys.argv[1:] if argv is None else argv)
-    if "out" not in opts:
-        raise SystemExit(__doc__)
-    kw = {"n_records": int(opts.pop("n_records", 8)), "seed": int(opts.pop("seed", 0)),
-          "source": opts.pop("source", "simulate")}
-    if "types" in opts:
-        kw["types"] = [t.strip().zfill(4) for t in opts.pop("types").strip("[]").split(",") if t.strip()]
-    if "n_test" in opts:
-        kw["n_test"] = int(opts.pop("n_test"))
-    if "workers" in opts:
-        kw["workers"] = int(opts.pop("workers"))
-    out = opts.pop("out")
-    if opts:
-        raise SystemExit(f"unknown arguments {sorted(opts)}\n{__doc__}")
-    path = generate(out, **kw)
-    print(f"wrote {path}: {kw['n_records']} train records, test split, solution.parquet")
+    opts = cli.parse(Options, argv, __doc__)
+    types = [t.zfill(4) for t in opts.types]
+    path = generate(opts.out, n_records=opts.n_records, seed=opts.seed, types=types, n_test=opts.n_test,
+                    source=opts.source, workers=opts.workers)
+    print(f"wrote {path}: {opts.n_records} train records, test split, solution.parquet")

@@ -64,18 +64,6 @@ def _grid(paper, major, minor, major_width) -> np.ndarray:
     return img
 
 
-def trace_points(signals: pd.DataFrame, fs: int) -> dict[int, np.ndarray]:
-    """slot index (order of geometry.lead_slots()) -> (N,2) canonical pixel positions of every plotted sample."""
-    out = {}
-    for i, slot in enumerate(G.lead_slots()):
-        a, b = G.slot_sample_window(slot, fs)
-        v = signals[slot.lead].to_numpy()[a:b]
-        t = np.arange(a, b) / fs
-        ok = np.isfinite(v)
-        out[i] = np.stack([G.time_to_x(t[ok]), G.mv_to_y(v[ok], slot.row)], -1)
-    return out
-
-
 def _polyline(img, pts, colour, width):
     p = np.round(pts * _ONE).astype(np.int32).reshape(-1, 1, 2)
     cv2.polylines(img, [p], False, colour, max(1, int(round(width))), cv2.LINE_AA, _SHIFT)
@@ -90,7 +78,7 @@ def render_page(signals: pd.DataFrame, fs: int, style: PageStyle | None = None) 
         y0, y1 = G.BASELINES[row], G.mv_to_y(1.0, row)
         x0, x1 = G.CAL_X
         _polyline(img, np.array([[x0 - 8, y0], [x0, y0], [x0, y1], [x1, y1], [x1, y0]]), style.trace, w)
-    for pts in trace_points(signals, fs).values():
+    for pts in G.trace_points(signals, fs).values():
         if len(pts) > 1:
             _polyline(img, pts, style.trace, w)
     for slot in G.lead_slots():

@@ -1,10 +1,11 @@
 """Trace probabilities on the rectified page -> 12 leads in mV, each exactly ``number_of_rows`` long.
 
 One channel per printed row (3 rows of 4 leads + the rhythm row), at page scale (kx, ky).  Per row:
-- a position per pixel column, searched within ``band_mv`` of the row's baseline: argmax refined to sub-pixel (``parabola``: a parabola through the peak and its two
-  neighbours; ``soft``: the probability-weighted mean within ``soft_radius`` px), or a ``viterbi`` path, the dynamic
-  programme over the best ``n_candidates`` positions per column with a cost on vertical jumps and slope changes,
-  for rows where a neighbour's tall wave intrudes or the trace breaks;
+- a position per pixel column, searched within ``band_mv`` of the row's baseline: argmax refined to sub-pixel
+  (``parabola``: a parabola through the peak and its two neighbours; ``soft``: the probability-weighted mean within
+  ``soft_radius`` px), or a ``viterbi`` path, the dynamic programme over the best ``n_candidates`` positions per
+  column with a cost on vertical jumps and slope changes, for rows where a neighbour's tall wave intrudes or the
+  trace breaks;
 - columns whose peak is below ``min_prob`` are gaps, filled by PCHIP from their neighbours, never by 0 mV;
 - px -> mV from the row's baseline and px/mV (``data.geometry``), time windows per lead, and FFT resampling
   (``scipy.signal.resample``) of each lead's columns, read at the lead's exact sample times (``number_of_rows``);

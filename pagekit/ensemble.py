@@ -7,7 +7,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from engine.checkpoint import load_model
+from pagekit.registry import load_model, override
 
 SOFTMAX_KEYS = {"orientation", "col", "row"}     # class logits over dim 1; every other output is sigmoid logits
 SAME = {0: ("input_size",), 1: ("input_size", "cache_size"), 2: ("page_k",)}   # what members must share
@@ -36,7 +36,7 @@ class EnsembleModel(nn.Module):
 
 
 def load_stages(paths: list[str], weights: list[float] | None = None, device="cpu",
-                overrides: dict[int, list[str]] | None = None) -> dict[int, tuple[nn.Module, dict, list]]:
+                overrides: dict | None = None) -> dict[int, tuple[nn.Module, dict, list]]:
     """Checkpoints of any stages -> {stage id: (model or ensemble, config of the first member, members)}."""
     weights = list(weights) if weights is not None else [1.0] * len(paths)
     if len(weights) != len(paths):
@@ -46,7 +46,8 @@ def load_stages(paths: list[str], weights: list[float] | None = None, device="cp
         model, cfg = load_model(path, device)
         stage = int(cfg["stage"]["id"])
         if (overrides or {}).get(stage):     # decoding settings only: the weights are built already
-            cfg = OmegaConf.to_container(OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides[stage])), resolve=True)
+            cfg = OmegaConf.to_container(override(OmegaConf.create(cfg), overrides[stage],
+                                                  f"stage-{stage} checkpoint {path}"), resolve=True)
         by_stage.setdefault(stage, []).append((model.to(device), cfg, w, path))
     out = {}
     for stage, members in by_stage.items():

@@ -1,0 +1,85 @@
+"""Page images: reading, letterboxing, downscaling, padding to the network's stride, and coordinate channels."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from data import geometry as G
+
+STRIDE = 32     # the U-Nets' total stride: every network input side is a multiple of it
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """BGR uint8 image; an unreadable file raises OSError naming it."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise OSError(f"cannot read image {path} (missing, truncated or not an image)")
+    return img
+
+
+def as_bgr(img: np.ndarray) -> np.ndarray:
+    """Grey (H, W) -> BGR; BGR unchanged."""
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
+
+
+def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """Scale the longer side to ``size`` and pad right/bottom with black: returns (square RGB image, scale)."""
+    img = as_bgr(img)
+    h, w = img.shape[:2]
+    s = size / max(h, w)
+    small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    out = np.zeros((size, size, 3), np.uint8)
+    out[:small.shape[0], :small.shape[1]] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    return out, s
+
+
+def downscale(img: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """RGB image whose longer side is at most ``size`` (area-averaged, so fine grid lines do not alias), scale."""
+    img = as_bgr(img)
+    h, w = img.shape[:2]
+    s = min(1.0, size / max(h, w))
+    if s < 1:
+        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), s
+
+
+def padded(n: int) -> int:
+    """``n`` rounded up to a multiple of :data:`STRIDE`."""
+    return -(-int(n) // STRIDE) * STRIDE
+
+
+def padded_page_size(k) -> tuple[int, int]:
+    """(w, h) of the canonical page at scale k (or (kx, ky)) padded to the stride on the right and bottom."""
+    w, h = G.page_size(k)
+    return padded(w), padded(h)
+
+
+def pad_page(page: np.ndarray, k) -> np.ndarray:
+    """Page at scale k -> white-padded to :func:`padded_page_size`."""
+    w, h = padded_page_size(k)
+    return cv2.copyMakeBorder(page, 0, h - page.shape[0], 0, w - page.shape[1], cv2.BORDER_CONSTANT,
+                              value=(255, 255, 255))
+
+
+def page_coords(size: tuple[int, int], k, offset=(0, 0)) -> np.ndarray:
+    """(2, h, w) float32 page position (x / page width, y / page height) of every pixel of a (w, h) input that
+    starts at ``offset`` on the page at scale k."""
+    w, h = G.page_size(k)
+    ys, xs = np.mgrid[0:size[1], 0:size[0]].astype(np.float32)
+    return np.stack([(xs + offset[0]) / w, (ys + offset[1]) / h])
+
+
+def warp_to_page(img: np.ndarray, M: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Warp by the 3x3 homography ``M`` into a (w, h) page; what falls outside the image is white paper."""
+    return cv2.warpPerspective(img, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=(255, 255, 255))
+
+
+def rot90_points(pts: np.ndarray, size: int, turns: int) -> np.ndarray:
+    """Points of a square image after ``turns`` quarter turns clockwise (pixel centres at integers)."""
+    x, y = pts[:, 0], pts[:, 1]
+    for _ in range(turns % 4):
+        x, y = size - 1 - y, x
+    return np.stack([x, y], -1)
