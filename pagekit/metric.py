@@ -1,4 +1,4 @@
-"""The competition metric, re-implemented to the letter (see DESIGN.md, "Metric").
+"""The competition metric, re-implemented to the letter (see docs/design.md, "The metric").
 
 Per lead: the prediction is aligned to the label by the cross-correlation peak within +-int(0.2*fs) samples
 (ties go to the smallest |lag|), NaN-padded where shifted out, then a scalar vertical offset is removed with

@@ -8,7 +8,7 @@ shows that page through a known transform T (identity for 0001/0015, a resize fo
 error is |T^-1(R(c)) - c| in mm, where c is the sample's page position and R the predicted canonical -> raw map:
 how far from its page position each trace point lands on the rectified page.  Reported for the stage-0 homography
 alone and with the stage-1 lattice warp.  The page positions are ECG-Image-Kit's, whose grid and rows sit a few
-px from DESIGN.md's, so a constant offset of that size is part of the figure.
+px from docs/design.md's, so a constant offset of that size is part of the figure.
 """
 from __future__ import annotations
 
