@@ -24,7 +24,8 @@ class Options:
 
 def main(argv=None) -> dict:
     opts = cli.parse(Options, argv, __doc__, positional=("checkpoint",), rest="overrides")
-    model, config = load_model(opts.checkpoint, overrides=[f"{k}={v}" for k, v in opts.overrides.items()])
+    with cli.reported():
+        model, config = load_model(opts.checkpoint, overrides=[f"{k}={v}" for k, v in opts.overrides.items()])
     metrics = evaluate(model, config, opts.device)
     print(report(metrics))
     return metrics

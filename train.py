@@ -31,9 +31,13 @@ def map_stage_args(argv: list[str]) -> list[str]:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    from engine.config import ConfigError
     from engine.loop import train
 
-    result = train(cfg)
+    try:
+        result = train(cfg)
+    except ConfigError as e:            # a bad value: one line naming the key, not a traceback from the loop
+        raise SystemExit(f"error: {e}") from None
     return result.get("best")  # a sweeper may optimise this
 
 

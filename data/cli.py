@@ -23,6 +23,7 @@ import dataclasses
 import difflib
 import sys
 import typing
+from contextlib import contextmanager
 from typing import Collection, Mapping
 
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -33,6 +34,17 @@ class UsageError(SystemExit):
 
     def __init__(self, message: str):
         super().__init__(f"error: {message}")
+
+
+@contextmanager
+def reported(*errors: type[BaseException]):
+    """Inside: ``errors`` (default ValueError, OSError, KeyError) end the command with their message and exit
+    status 1 instead of a traceback.  For the set-up steps of a command (options, files, checkpoints), where the
+    message says all the user needs; not around per-image work, whose failures are handled there."""
+    try:
+        yield
+    except (errors or (ValueError, OSError, KeyError)) as e:
+        raise UsageError(str(e).strip("'\"")) from None
 
 
 def split_list(value: str) -> list[str]:
@@ -123,7 +135,7 @@ def parse(schema: type, argv: list[str] | None, usage: str, positional: tuple[st
             given.setdefault(rest, {})[key] = value
         else:
             valid = [f"{n}.<key>" if _is_group(t) else n for n, (_, t) in fields.items() if n != rest]
-            close = difflib.get_close_matches(key, list(fields), 1)
+            close = difflib.get_close_matches(key, list(fields), 1, cutoff=0.75)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UsageError(f"unknown option {key!r}{hint}; valid options: {', '.join(valid)}")
     for name, value in list(given.items()):

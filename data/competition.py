@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from data.geometry import LEADS
-from data.submission import row_ids
+from data.submission import check_lead_table, row_ids
 
 IMAGE_TYPES = {
     "0001": "clean ECG-Image-Kit render",
@@ -110,7 +110,13 @@ class Competition:
     # ---- test --------------------------------------------------------------------------------------------
     @cached_property
     def test_meta(self) -> pd.DataFrame:
-        return _read_csv(self.root / "test.csv", dtype={"id": str})
+        """test.csv, checked row by row (``data.submission.check_lead_table``) before any image is read."""
+        path = self.root / "test.csv"
+        return check_lead_table(_read_csv(path, dtype={"id": str, "lead": str}), str(path))
+
+    def missing_test_images(self) -> list[str]:
+        """Ids of test.csv whose test/{id}.png does not exist."""
+        return [i for i in self.test_meta["id"].unique() if not self.test_image(i).is_file()]
 
     def test_image(self, image_id: str) -> Path:
         return self.root / "test" / f"{image_id}.png"

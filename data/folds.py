@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from data import cli
+from data.files import write_table
 
 
 def _id_hash(record_id: str) -> str:
@@ -54,7 +55,7 @@ def main(argv=None) -> None:
     opts = cli.parse(Options, argv, __doc__, positional=("data_dir", "n_folds"))
     root = Path(opts.data_dir)
     folds = assign_folds(Competition(root).train_meta, opts.n_folds)
-    folds[["id", "fold"]].to_csv(root / "folds.csv", index=False)
+    write_table(root / "folds.csv", folds[["id", "fold"]], index=False)
     print(folds.groupby(["fold", "fs"]).size().unstack(fill_value=0))
     print(f"wrote {root / 'folds.csv'}")
 

@@ -16,8 +16,13 @@ from scipy.interpolate import griddata
 from scipy.ndimage import map_coordinates
 
 from data import geometry as G
+from data.files import atomic_path, write_text
 
 MAP_STRIDE = 10
+
+
+class LabelFileError(ValueError):
+    """A label file that cannot be used; the message names the file."""
 
 
 def keypoint_names() -> list[str]:
@@ -65,17 +70,27 @@ class PageLabel:
                "keypoint_names": keypoint_names(), "keypoints": r(self.keypoints), "corners": r(self.corners),
                "lattice": r(self.lattice), "lattice_ij": np.asarray(self.lattice_ij).tolist(),
                "map_file": _map_path(json_path).name, "map_stride": MAP_STRIDE, "recipe": self.recipe}
-        json_path.write_text(json.dumps(doc))
-        np.savez_compressed(_map_path(json_path), map_xy=self.map_xy)
+        with atomic_path(_map_path(json_path)) as tmp:       # the map first: a label file never names a missing map
+            np.savez_compressed(tmp, map_xy=self.map_xy)
+        write_text(json_path, json.dumps(doc))
 
     @classmethod
     def load(cls, json_path: str | Path) -> "PageLabel":
+        """Read a label file; one that is unreadable, not JSON, incomplete or missing its map raises
+        LabelFileError naming the label file (not the image) and what is wrong with it."""
         json_path = Path(json_path)
-        doc = json.loads(json_path.read_text())
-        map_xy = np.load(json_path.parent / doc["map_file"])["map_xy"]
-        return cls(tuple(doc["image_size"]), doc["image_type"], doc["orientation"], np.array(doc["keypoints"]),
-                   np.array(doc["corners"]), np.array(doc["lattice"]), np.array(doc["lattice_ij"]), map_xy,
-                   doc["recipe"])
+        try:
+            doc = json.loads(json_path.read_text())
+            map_xy = np.load(json_path.parent / doc["map_file"])["map_xy"]
+            return cls(tuple(doc["image_size"]), doc["image_type"], doc["orientation"], np.array(doc["keypoints"]),
+                       np.array(doc["corners"]), np.array(doc["lattice"]), np.array(doc["lattice_ij"]), map_xy,
+                       doc["recipe"])
+        except json.JSONDecodeError as e:
+            raise LabelFileError(f"label file {json_path} is not valid JSON ({e}); regenerate it") from None
+        except KeyError as e:
+            raise LabelFileError(f"label file {json_path} lacks the field {e}; regenerate it") from None
+        except (OSError, ValueError, TypeError) as e:
+            raise LabelFileError(f"label file {json_path} (or its map) cannot be read: {e}") from None
 
     # ---- geometry --------------------------------------------------------------------------------------------
     def canon_to_image(self, pts: np.ndarray, k: float | tuple[float, float] = 1.0) -> np.ndarray:

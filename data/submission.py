@@ -11,6 +11,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from data.files import write_table
+from data.geometry import LEADS
+
 
 def row_ids(image_id: str, lead: str, n: int) -> list[str]:
     """The competition's row ids of one lead: '{image}_{row}_{lead}' for row 0..n-1."""
@@ -19,6 +22,44 @@ def row_ids(image_id: str, lead: str, n: int) -> list[str]:
 
 class SubmissionError(ValueError):
     """The submission would be rejected; the message names the image and lead."""
+
+
+class LeadTableError(ValueError):
+    """A test.csv-style lead table the submission could not be built from; the message names the rows."""
+
+
+def check_lead_table(table: pd.DataFrame, name: str = "test.csv", show: int = 10) -> pd.DataFrame:
+    """Raise LeadTableError listing every bad row (unknown lead, duplicate (id, lead), number_of_rows not a whole
+    number >= 0, fs not > 0, fs differing within an id) before any work is done; returns the table with
+    number_of_rows and fs as integers."""
+    missing = [c for c in ("id", "lead", "fs", "number_of_rows") if c not in table]
+    if missing:
+        raise LeadTableError(f"{name} lacks the columns {missing} (it needs id, lead, fs, number_of_rows)")
+    t = table.assign(id=table["id"].astype(str), lead=table["lead"].astype(str))
+    n = pd.to_numeric(t["number_of_rows"], errors="coerce")
+    fs = pd.to_numeric(t["fs"], errors="coerce")
+    problems: list[tuple[int, str]] = []
+    for i in np.flatnonzero(~t["lead"].isin(LEADS)):
+        problems.append((i, f"unknown lead {t['lead'].iloc[i]!r} (known: {', '.join(LEADS)})"))
+    dup = t.duplicated(["id", "lead"], keep="first")
+    for i in np.flatnonzero(dup):
+        problems.append((i, "duplicates an earlier row of the same id and lead"))
+    for i in np.flatnonzero(~(n.notna() & (n >= 0) & (n == n.round()))):
+        problems.append((i, f"number_of_rows {t['number_of_rows'].iloc[i]} is not a whole number >= 0"))
+    for i in np.flatnonzero(~(fs.notna() & (fs > 0))):
+        problems.append((i, f"fs {t['fs'].iloc[i]} is not a number > 0"))
+    valid_fs = t.assign(fs=fs.where(fs > 0))
+    for image_id, g in valid_fs.groupby("id", sort=False):     # reported once per id, at its first row
+        if g["fs"].nunique() > 1:
+            problems.append((int(np.flatnonzero(t["id"] == image_id)[0]),
+                             f"fs differs between the rows of this id: {sorted(g['fs'].dropna().unique())}"))
+    if problems:
+        problems.sort()
+        lines = [f"  row {i + 2} (id {t['id'].iloc[i]}, lead {t['lead'].iloc[i]}): {why}" for i, why in problems[:show]]
+        more = f"\n  ... and {len(problems) - show} more" if len(problems) > show else ""
+        raise LeadTableError(f"{name}: {len(problems)} bad rows (line numbers as in the file, header = 1):\n"
+                             + "\n".join(lines) + more)
+    return t.assign(number_of_rows=n.astype(np.int64), fs=fs.astype(np.int64) if (fs == fs.round()).all() else fs)
 
 
 def build_submission(preds: Mapping[str, Mapping[str, np.ndarray]], lead_table: pd.DataFrame) -> pd.DataFrame:
@@ -79,12 +120,7 @@ def write_submission(path: str | Path, preds: Mapping[str, Mapping[str, np.ndarr
                      lead_table: pd.DataFrame) -> pd.DataFrame:
     """Validate, then write parquet (or csv when the path ends in .csv)."""
     sub = build_submission(preds, lead_table)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".csv":
-        sub.to_csv(path, index=False)
-    else:
-        sub.to_parquet(path, index=False)
+    write_table(path, sub, index=False)
     return sub
 
 

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from data.files import atomic_path
 from engine import dist
 
 
@@ -21,9 +22,8 @@ def item_path(cache_dir: Path, image_path: Path, *settings) -> Path:
 
 def save_item(out: Path, **arrays) -> Path:
     """Write a cached item atomically (a killed run leaves no half-written file behind)."""
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        np.savez(tmp, **arrays)
     return out
 
 

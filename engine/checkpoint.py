@@ -2,13 +2,14 @@
 for exact resume), written atomically so a killed run never leaves a half-written file."""
 from __future__ import annotations
 
-import os
 import random
-import tempfile
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from data.files import atomic_path
 
 
 def rng_state() -> dict:
@@ -25,17 +26,28 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_atomic(obj: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:     # readers see the old file or the new one
         torch.save(obj, tmp)
-        os.replace(tmp, path)   # atomic on POSIX: readers see the old file or the new one
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return Path(path)
+
+
+def restore_best(ckpt: dict, resume_path: str | Path, best_path: Path, monitor: str) -> Path | None:
+    """On resume, make ``best_path`` hold the best checkpoint so far: the resumed one when its own epoch was the
+    best (a run killed between writing last.pt and best.pt has no best.pt of it), else the resumed run's best.pt
+    when the run continues in another folder.  Returns what it wrote, or None."""
+    best_epoch = ckpt.get("best_epoch")
+    if best_epoch is None and ckpt.get("best") is not None:     # checkpoints written before best_epoch existed
+        best_epoch = ckpt["epoch"] if ckpt["metrics"].get(f"val/{monitor}") == ckpt["best"] else None
+    if best_epoch == ckpt["epoch"]:
+        if not best_path.is_file() or load(best_path)["epoch"] != ckpt["epoch"]:
+            return save_atomic(ckpt, best_path)
+        return None
+    previous = Path(resume_path).parent / "best.pt"
+    if not best_path.is_file() and previous.is_file() and previous.resolve() != best_path.resolve():
+        with atomic_path(best_path) as tmp:
+            shutil.copyfile(previous, tmp)
+        return best_path
+    return None
 
 
 def load(path: str | Path, map_location="cpu") -> dict:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from data.files import write_text
+
 
 def heat_overlay(image, heat: np.ndarray) -> np.ndarray:
     """A (3, H, W) uint8 RGB image tensor with a [0, 1] map raised into its red channel: BGR uint8 for previews."""
@@ -36,6 +38,17 @@ class RunLogger:
             f.write(json.dumps({"step": step, **plain}) + "\n")
         if self.wandb is not None:
             self.wandb.log(metrics, step=step)
+
+    def restore(self, previous: Path, ckpt: dict) -> None:
+        """On resume: the log holds one line per epoch up to the resumed checkpoint's, taken from this run's log
+        (or, in a new folder, the resumed run's), with the checkpoint's own line added if the kill came first."""
+        source = self.path if self.path.is_file() else Path(previous)
+        lines = [json.loads(x) for x in source.read_text().splitlines() if x.strip()] if source.is_file() else []
+        lines = [x for x in lines if x.get("epoch", -1) <= ckpt["epoch"]]
+        if not any(x.get("epoch") == ckpt["epoch"] for x in lines):
+            plain = {k: v for k, v in ckpt["metrics"].items() if isinstance(v, (int, float, str))}
+            lines.append({"step": ckpt["step"], **plain, "epoch": ckpt["epoch"]})
+        write_text(self.path, "".join(json.dumps(x) + "\n" for x in lines))
 
     def images(self, key: str, images: list, step: int) -> None:
         if self.wandb is not None and images:

@@ -11,6 +11,7 @@ import gc
 import math
 import random
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from data.files import remove_stale_temps
 from engine import checkpoint, dist
+from engine.config import check_config
 from engine.device import autocast_dtype, resolve_device, to_device
 from engine.logger import RunLogger
 from engine.optim import build_optimizer, build_scheduler
@@ -94,6 +97,7 @@ def _loader(ds, cfg, shuffle: bool, rank: int, world: int, seed: int) -> DataLoa
 
 def train(cfg: DictConfig) -> dict:
     """Train one stage as configured; returns the final validation metrics (and ``best``, ``checkpoint``)."""
+    check_config(cfg)
     rank, local_rank, world = dist.setup()
     seed_everything(int(cfg.seed) + rank)
     device = resolve_device(cfg.trainer.device, local_rank)
@@ -102,6 +106,9 @@ def train(cfg: DictConfig) -> dict:
     out_dir = Path(cfg.out_dir)
     cfg_dict = OmegaConf.to_container(cfg, resolve=True)
     monitor, mode = cfg.stage.monitor, task.MONITOR_MODE
+    if dist.is_main() and out_dir.is_dir():
+        for p in remove_stale_temps(out_dir):
+            warnings.warn(f"removed {p}, left by a run killed while writing it", stacklevel=2)
     logger = RunLogger(cfg_dict, out_dir, cfg.logger.kind, cfg.logger.get("project", "ecg-digitization"),
                        cfg.logger.get("name")) if dist.is_main() else None   # rank 0 alone logs
     model = ema = optimizer = None
@@ -123,7 +130,7 @@ def train(cfg: DictConfig) -> dict:
         if cfg.trainer.ema:
             from timm.utils import ModelEmaV3
             ema = ModelEmaV3(model, decay=float(cfg.trainer.ema))
-        state = {"epoch": 0, "step": 0, "best": None}
+        state = {"epoch": 0, "step": 0, "best": None, "best_epoch": None}
         if cfg.get("resume"):
             ckpt = checkpoint.load(cfg.resume, map_location=device)
             model.load_state_dict(ckpt["model"])
@@ -133,7 +140,11 @@ def train(cfg: DictConfig) -> dict:
             if ema is not None and ckpt.get("ema") is not None:
                 ema.module.load_state_dict(ckpt["ema"])
             checkpoint.set_rng_state(ckpt["rng"])
-            state = {"epoch": ckpt["epoch"] + 1, "step": ckpt["step"], "best": ckpt["best"]}
+            state = {"epoch": ckpt["epoch"] + 1, "step": ckpt["step"], "best": ckpt["best"],
+                     "best_epoch": ckpt.get("best_epoch")}
+            if dist.is_main():        # what a run killed between last.pt and best.pt / the log did not write
+                checkpoint.restore_best(ckpt, cfg.resume, out_dir / "best.pt", monitor)
+                logger.restore(Path(cfg.resume).parent / "log.jsonl", ckpt)
         if cfg.trainer.compile:
             model = torch.compile(model)
         if world > 1:
@@ -159,10 +170,10 @@ def train(cfg: DictConfig) -> dict:
             improved = value is not None and (state["best"] is None or
                                               (value < state["best"] if mode == "min" else value > state["best"]))
             if improved:
-                state["best"] = value
+                state["best"], state["best_epoch"] = value, epoch
             ckpt = {"model": dist.unwrap(model).state_dict(), "config": cfg_dict, "epoch": epoch,
                     "model_module": type(dist.unwrap(model)).__module__,     # what load_model imports
-                    "step": state["step"], "best": state["best"], "metrics": metrics,
+                    "step": state["step"], "best": state["best"], "best_epoch": state["best_epoch"], "metrics": metrics,
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(), "ema": ema.module.state_dict() if ema is not None else None,
                     "rng": checkpoint.rng_state()}

@@ -6,6 +6,7 @@ import math
 import torch
 
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+SCHEDULES = ("cosine", "onecycle", "constant")
 
 
 def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -34,7 +35,7 @@ def _shape(name: str, warmup: int, total: int, final: float):
             return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * p))
         if name == "onecycle":  # linear anneal after the warm-up peak, as in the one-cycle policy
             return final + (1 - final) * (1 - p)
-        raise ValueError(f"scheduler.name must be cosine, onecycle or constant, got {name!r}")
+        raise ValueError(f"scheduler.name must be one of {', '.join(SCHEDULES)}, got {name!r}")
     return f
 
 

@@ -92,13 +92,19 @@ def digitize_all(dig: Digitizer, table: pd.DataFrame, paths: dict, batch_size: i
 
 def main(argv=None) -> float | None:
     opts = cli.parse(Options, argv, __doc__, open_keys=Options.OPEN_KEYS)
-    dig = opts.digitizer()
-    comp = Competition(opts.data_dir)
-    table, paths, sol = work_list(comp, opts.split, opts.fold, opts.n_folds, opts.types or None)
-    if opts.limit is not None:
-        keep = list(paths)[:opts.limit]
-        paths = {i: paths[i] for i in keep}
-        table = table[table["id"].astype(str).isin(keep)]
+    with cli.reported():                  # test.csv is checked and the checkpoints loaded before any image is read
+        comp = Competition(opts.data_dir)
+        table, paths, sol = work_list(comp, opts.split, opts.fold, opts.n_folds, opts.types or None)
+        if opts.limit is not None:
+            keep = list(paths)[:opts.limit]
+            paths = {i: paths[i] for i in keep}
+            table = table[table["id"].astype(str).isin(keep)]
+        dig = opts.digitizer()
+    absent = [i for i, p in paths.items() if not Path(p).is_file()]
+    if absent:
+        warnings.warn(f"{len(absent)} images of the table are missing and will be given 0 mV: "
+                      + ", ".join(str(paths[i]) for i in absent[:10]) + (" ..." if len(absent) > 10 else ""),
+                      stacklevel=1)
     preds, failed = digitize_all(dig, table, paths, opts.batch_size)
     out = Path(opts.out)
     sub = write_submission(out, preds, table)

@@ -32,7 +32,8 @@ class Options:
 
 def main(argv=None) -> None:
     opts = cli.parse(Options, argv, __doc__)
-    sub = zeros_submission(opts.data_dir, opts.out)
+    with cli.reported():
+        sub = zeros_submission(opts.data_dir, opts.out)
     print(f"wrote {opts.out} ({len(sub)} rows)")
 
 

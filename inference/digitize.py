@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data import cli
+from data.files import write_figure, write_table
 from inference.pipeline import DigitizerOptions
 
 
@@ -26,14 +27,17 @@ class Options(DigitizerOptions):
 def main(argv=None):
     opts = cli.parse(Options, argv, __doc__, positional=("image",), open_keys=Options.OPEN_KEYS)
     image = Path(opts.image)
-    dig = opts.digitizer()
+    with cli.reported():
+        if not image.is_file():
+            raise FileNotFoundError(f"no image {image}")
+        dig = opts.digitizer()
     res = dig.digitize(image, opts.fs, plot=bool(opts.plot))
     df, fig = res if opts.plot else (res, None)
     out = Path(opts.out) if opts.out else image.with_suffix(".csv")
-    df.to_csv(out, index=False, float_format="%.4f")
+    write_table(out, df, index=False, float_format="%.4f")
     print(f"wrote {out} ({len(df)} samples x 12 leads)")
     if fig is not None:
-        fig.savefig(opts.plot, dpi=120)
+        write_figure(opts.plot, fig, dpi=120)
         print(f"wrote {opts.plot}")
     return df
 

@@ -52,7 +52,9 @@ class Options:
 
 def main(argv=None) -> float:
     opts = cli.parse(Options, argv, __doc__, positional=("submission", "solution"))
-    return print_scores(score_table(read_table(opts.submission), read_table(opts.solution)))
+    with cli.reported():
+        table = score_table(read_table(opts.submission), read_table(opts.solution))
+    return print_scores(table)
 
 
 if __name__ == "__main__":

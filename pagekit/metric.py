@@ -8,6 +8,8 @@ floored at -384.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import scipy.optimize
@@ -91,11 +93,21 @@ def per_image_ratios(solution: pd.DataFrame, submission: pd.DataFrame) -> pd.Dat
     for name, df in (("solution", solution), ("submission", submission)):
         if "id" not in df or "value" not in df:
             raise MetricError(f"{name} needs columns 'id' and 'value'")
-        if not np.all(np.isfinite(df["value"].to_numpy(dtype=np.float64))):
-            raise MetricError(f"NaN or inf in {name}")
+        values = pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise MetricError(f"{int(bad.sum())} NaN, inf or non-numeric values in {name}, "
+                              f"first at id {df['id'].iloc[int(np.flatnonzero(bad)[0])]}")
+        dup = df["id"].duplicated()
+        if dup.any():    # a merge would pair each copy with the label and count it twice
+            raise MetricError(f"{int(dup.sum())} duplicate ids in {name}, first {df['id'][dup].iloc[0]}")
     missing = ~solution["id"].isin(submission["id"])
     if missing.any():
         raise MetricError(f"submission misses {int(missing.sum())} ids, e.g. {solution['id'][missing].iloc[0]}")
+    extra = ~submission["id"].isin(solution["id"])
+    if extra.any():
+        warnings.warn(f"submission has {int(extra.sum())} ids the solution does not, e.g. "
+                      f"{submission['id'][extra].iloc[0]}; they are not scored", stacklevel=2)
     merged = solution[["id", "fs", "value"]].merge(submission[["id", "value"]], on="id", suffixes=("_true", "_pred"))
     merged = pd.concat([merged, split_row_ids(merged["id"])], axis=1).sort_values(["image_id", "row", "lead"])
     rows = []

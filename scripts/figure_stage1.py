@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import cli  # noqa: E402
 from data import geometry as G  # noqa: E402
+from data.files import write_image  # noqa: E402
 from data.labels import PageLabel, label_path  # noqa: E402
 from pagekit.registry import load_model  # noqa: E402
 from stage1_rectify.predict import predict  # noqa: E402
@@ -104,7 +105,7 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     overrides = [f"{k}={v}" for k, v in opts.overrides.items()]
     pic = figure(opts.checkpoint, opts.image, opts.stage0, tuple(opts.zoom), overrides)
-    cv2.imwrite(str(out), pic, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    write_image(out, pic, [cv2.IMWRITE_JPEG_QUALITY, 88])
     print(out)
 
 

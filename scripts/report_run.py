@@ -19,6 +19,7 @@ import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data import cli  # noqa: E402
+from data.files import write_figure  # noqa: E402
 from engine.report import overall, per_type_table  # noqa: E402
 
 
@@ -59,7 +60,7 @@ def main(argv=None) -> None:
     ax[1].set(xlabel="epoch", ylabel=metric, title=f"validation {metric}", yscale="log")
     ax[1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(run / "curves.png", dpi=110)
+    write_figure(run / "curves.png", fig, dpi=110)
     print(f"wrote {run / 'curves.png'}")
 
 

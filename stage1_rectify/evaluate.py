@@ -53,7 +53,8 @@ class Options:
 def main(argv=None) -> None:
     opts = cli.parse(Options, argv, __doc__, positional=("checkpoint",), rest="overrides")
     device = resolve_device(opts.device)
-    model, config = load_model(opts.checkpoint, overrides=[f"{k}={v}" for k, v in opts.overrides.items()])
+    with cli.reported():
+        model, config = load_model(opts.checkpoint, overrides=[f"{k}={v}" for k, v in opts.overrides.items()])
     hook = stage0_homographies(opts.stage0, opts.tta, device) if opts.stage0 else None
     print(report(evaluate(model, config, str(device), hook)))
 

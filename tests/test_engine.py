@@ -32,7 +32,7 @@ def test_warmup_then_cosine_to_final_fraction():
 def test_onecycle_anneals_linearly_and_unknown_name_fails_early():
     lrs, _ = _lrs("onecycle", warmup=50)
     assert lrs[49] == pytest.approx(1.0) and lrs[75] == pytest.approx(0.01 + 0.99 * 0.5, abs=0.03)
-    with pytest.raises(ValueError, match="cosine, onecycle or constant"):
+    with pytest.raises(ValueError, match="one of cosine, onecycle, constant"):
         _lrs("linear")
 
 

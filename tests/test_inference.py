@@ -50,7 +50,7 @@ def test_validation_mode_scores_per_type_with_ground_truth_rectification(smoke_r
     text = capsys.readouterr().out
     assert np.isfinite(score) and f"score_db {score:.4f}" in text
     assert "0001" in text and "stage2" in text and "rectify (labels)" in text
-    with pytest.raises(ValueError, match="no stage \\[0, 1\\]"):
+    with pytest.raises(SystemExit, match="no stage \\[0, 1\\]"):
         main([f"data_dir={smoke_runs['data']}", _ckpts(smoke_runs, (2,)), "split=val", "n_folds=2"])
 
 

@@ -162,5 +162,6 @@ def test_sources_csv_and_wfdb_re_render_real_signals(tmp_path, smoke_data):
 def test_cli_rejects_unknown_type(tmp_path):
     from data.synth.generate import main
 
-    with pytest.raises(ValueError, match="unknown image types"):
-        main([f"out={tmp_path}", "n_records=1", "types=0002"])
+    with pytest.raises(SystemExit, match=r"unknown image types \['0002'\]; known: 0001, 0003"):
+        main([f"out={tmp_path}", "n_records=1", "types=2"])            # zero-padded, as the types are named
+    assert not (tmp_path / "train.csv").exists()

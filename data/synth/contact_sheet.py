@@ -15,6 +15,7 @@ import numpy as np
 
 from data import cli
 from data.competition import lead_window
+from data.files import write_image
 from data.geometry import trace_points
 from data.labels import PageLabel, label_path
 
@@ -80,7 +81,7 @@ def main(argv=None) -> None:
     opts = cli.parse(Options, argv, __doc__, positional=("record_dir",))
     out = Path(opts.out)
     sheet = contact_sheet(opts.record_dir, opts.tile)
-    cv2.imwrite(str(out), sheet)
+    write_image(out, sheet)
     print(f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]})")
 
 

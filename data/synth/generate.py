@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from data import cli
 from data.competition import lead_window, solution_frame
+from data.files import write_image, write_table
 from data.geometry import LEADS
 from data.labels import PageLabel, canonical_points
 from data.synth import distort, recipes, signals
@@ -83,16 +84,16 @@ def make_record(job: Job) -> dict:
     if job.split == "train":
         d = job.out / "train" / rid
         d.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(d / f"{rid}.csv", index=False, float_format="%.3f")
+        write_table(d / f"{rid}.csv", frame, index=False, float_format="%.3f")
         for t in job.types:
             img, label = render_image(frame, fs, t, rng, rid)
-            cv2.imwrite(str(d / f"{rid}-{t}.png"), img, PNG_FLAGS)
+            write_image(d / f"{rid}-{t}.png", img, PNG_FLAGS)
             label.save(d / f"{rid}-{t}.label.json")
             out["images"].append(t)
     else:
         t = job.types[int(rng.integers(len(job.types)))]
         img, label = render_image(frame, fs, t, rng, rid)
-        cv2.imwrite(str(job.out / "test" / f"{rid}.png"), img, PNG_FLAGS)
+        write_image(job.out / "test" / f"{rid}.png", img, PNG_FLAGS)
         label.save(job.out / "test_labels" / f"{rid}.label.json")
         leads = {lead: lead_window(frame[lead])[1] for lead in LEADS}
         out["images"].append(t)
@@ -125,12 +126,13 @@ def generate(out: str | Path, n_records: int = 8, seed: int = 0, types=recipes.T
         results = [make_record(j) for j in tqdm(jobs, desc="synth", disable=not progress)]
     train = [r for r in results if "solution" not in r]
     test = [r for r in results if "solution" in r]
-    pd.DataFrame([{k: r[k] for k in ("id", "fs", "sig_len")} for r in train]).to_csv(out / "train.csv", index=False)
+    meta = pd.DataFrame([{k: r[k] for k in ("id", "fs", "sig_len")} for r in train])
+    write_table(out / "train.csv", meta, index=False)
     cols = ["id", "lead", "fs", "number_of_rows"]
     lead_table = pd.concat([r["lead_table"] for r in test], ignore_index=True) if test else pd.DataFrame(columns=cols)
-    lead_table.to_csv(out / "test.csv", index=False)
+    write_table(out / "test.csv", lead_table, index=False)
     if test:
-        pd.concat([r["solution"] for r in test], ignore_index=True).to_parquet(out / "solution.parquet", index=False)
+        write_table(out / "solution.parquet", pd.concat([r["solution"] for r in test], ignore_index=True), index=False)
     return out
 
 
@@ -148,6 +150,9 @@ class Options:
 def main(argv=None) -> None:
     opts = cli.parse(Options, argv, __doc__)
     types = [t.zfill(4) for t in opts.types]
+    unknown = sorted(set(types) - set(recipes.TYPES))
+    if unknown:
+        raise cli.UsageError(f"unknown image types {unknown}; known: {', '.join(recipes.TYPES)}")
     path = generate(opts.out, n_records=opts.n_records, seed=opts.seed, types=types, n_test=opts.n_test,
                     source=opts.source, workers=opts.workers)
     print(f"wrote {path}: {opts.n_records} train records, test split, solution.parquet")
