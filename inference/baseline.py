@@ -1,40 +1,39 @@
-"""The floor every model must beat: 0 mV for every row of test.csv, written as a validated submission.
+"""Digitizers without weights: the floors every model must beat, and a fallback when no model is at hand.
 
-    python -m inference.baseline data_dir=DIR [out=submission.parquet]
+    python -m inference.baseline data_dir=DIR [method=classical|zero] [out=submission.parquet]
+    python -m inference.baseline data_dir=../shared/eik_dev split=train [method=...]     # scored per image type
+
+method=classical (default): each image taken as the page it shows (resized, not rectified), ink darkness as the
+trace probability, then the models' extraction (the darkest path within band_mv of each row's baseline); good on
+clean upright pages, lost on tilted, photographed or overlapping ones (inference/classical.py).  method=zero: 0 mV
+for every row, without reading an image.  Other options as ``python -m inference``: split=test|train|val, fold,
+n_folds, types=0001,0005, limit=N, batch_size, extract.<field>=... (pagekit.extract.ExtractConfig).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
+from dataclasses import dataclass, field, fields
 
 from data import cli
-from data.competition import Competition
-from data.submission import write_submission
+from inference.classical import ClassicalDigitizer, ZeroDigitizer
+from inference.jobs import DataOptions, load_work, submit
+from pagekit.extract import ExtractConfig
+
+METHODS = {"classical": ClassicalDigitizer, "zero": ZeroDigitizer}
 
 
-def zero_predictions(lead_table) -> dict:
-    """0 mV for every row of a test.csv-style lead table, as {image_id: {lead: values}}."""
-    return {str(i): {r.lead: np.zeros(int(r.number_of_rows)) for r in g.itertuples()}
-            for i, g in lead_table.groupby("id")}
+@dataclass(kw_only=True)
+class Options(DataOptions):
+    method: str = "classical"
+    extract: dict = field(default_factory=dict)
 
 
-def zeros_submission(data_dir, out):
-    table = Competition(data_dir).test_meta
-    return write_submission(out, zero_predictions(table), table)
-
-
-@dataclass
-class Options:
-    data_dir: str
-    out: str = "submission.parquet"
-
-
-def main(argv=None) -> None:
-    opts = cli.parse(Options, argv, __doc__)
-    with cli.reported():
-        sub = zeros_submission(opts.data_dir, opts.out)
-    print(f"wrote {opts.out} ({len(sub)} rows)")
+def main(argv=None) -> float | None:
+    opts = cli.parse(Options, argv, __doc__, open_keys={"extract": [f.name for f in fields(ExtractConfig)]})
+    if opts.method not in METHODS:
+        raise cli.UsageError(f"method={opts.method!r}: expected one of {', '.join(METHODS)}")
+    table, paths, sol = load_work(opts)
+    dig = ClassicalDigitizer(extract=opts.extract) if opts.method == "classical" else ZeroDigitizer()
+    return submit(dig, opts, table, paths, sol)
 
 
 if __name__ == "__main__":

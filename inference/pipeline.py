@@ -25,7 +25,7 @@ from stage1_rectify.rectifier import Rectifier
 from stage2_segment.predict import predict as stage2_predict
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DigitizerOptions:
     """Options of every entry point that digitizes (``python -m inference``, ``python -m inference.digitize``)."""
     checkpoints: list[str]
@@ -48,7 +48,41 @@ class DigitizerOptions:
                          self.stage0_tta, self.extract, overrides, self.batch_size)
 
 
-class Digitizer:
+class BaseDigitizer:
+    """What every digitizer offers on top of its ``run(paths, fs, lengths) -> (leads per image, pages)``: one image
+    as a 12-lead DataFrame (and a picture), and the time per step.  Subclasses set ``k`` (page scale of their
+    pages) and ``timer``."""
+
+    k: tuple[float, float]
+    timer: Timer
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return self.timer.seconds
+
+    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int]]):
+        raise NotImplementedError
+
+    def digitize(self, image_path: str | Path, fs: int = 500, plot: bool = False):
+        """One image -> DataFrame of the 12 leads over 10 s at fs (NaN outside each short lead's window, the
+        layout of the competition's train CSVs); with ``plot`` also a figure of the leads over the page."""
+        windows = {lead: G.lead_sample_window(lead, fs) for lead in G.LEADS}
+        lengths = {lead: b - a for lead, (a, b) in windows.items()}
+        (leads,), (page,) = self.run([Path(image_path)], [fs], [lengths])
+        df = pd.DataFrame(np.nan, index=pd.RangeIndex(G.sig_len(fs), name="sample"), columns=list(G.LEADS))
+        for lead, v in leads.items():
+            a = windows[lead][0]
+            df.loc[a:a + len(v) - 1, lead] = v
+        if not plot:
+            return df
+        from inference.plot import plot_leads
+        return df, plot_leads(page, leads, fs, self.k, title=Path(image_path).name)
+
+    def timing_report(self, n_images: int) -> str:
+        return self.timer.report(n_images)
+
+
+class Digitizer(BaseDigitizer):
     """Checkpoints of any stages (several of one stage: an ensemble) -> 12 leads per image.  Holds a
     :class:`Rectifier` for stages 0 and 1 (or the labels) and runs stage 2 and the extraction itself."""
 
@@ -65,10 +99,6 @@ class Digitizer:
         self.rectifier = Rectifier(self.stages, self.k, rectify, stage0_tta, batch_size, self.device, self.timer)
         self.tta_flip, self.batch_size = tta_flip, batch_size
         self.extract_cfg = ExtractConfig(**{**(m2.get("extract") or {}), **(extract or {})})
-
-    @property
-    def timings(self) -> dict[str, float]:
-        return self.timer.seconds
 
     def probabilities(self, pages: list[np.ndarray]) -> np.ndarray:
         _, cfg2, members = self.stages[2]
@@ -88,21 +118,3 @@ class Digitizer:
         pages = self.rectifier.pages(images, paths)
         probs = self.probabilities(pages)
         return [self.leads(p, f, n) for p, f, n in zip(probs, fs, lengths)], pages
-
-    def digitize(self, image_path: str | Path, fs: int = 500, plot: bool = False):
-        """One image -> DataFrame of the 12 leads over 10 s at fs (NaN outside each short lead's window, the
-        layout of the competition's train CSVs); with ``plot`` also a figure of the leads over the page."""
-        windows = {lead: G.lead_sample_window(lead, fs) for lead in G.LEADS}
-        lengths = {lead: b - a for lead, (a, b) in windows.items()}
-        (leads,), (page,) = self.run([Path(image_path)], [fs], [lengths])
-        df = pd.DataFrame(np.nan, index=pd.RangeIndex(G.sig_len(fs), name="sample"), columns=list(G.LEADS))
-        for lead, v in leads.items():
-            a = windows[lead][0]
-            df.loc[a:a + len(v) - 1, lead] = v
-        if not plot:
-            return df
-        from inference.plot import plot_leads
-        return df, plot_leads(page, leads, fs, self.k, title=Path(image_path).name)
-
-    def timing_report(self, n_images: int) -> str:
-        return self.timer.report(n_images)

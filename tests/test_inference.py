@@ -98,3 +98,32 @@ def test_digitize_cli_writes_a_csv_and_a_picture(smoke_runs, tmp_path):
     back = pd.read_csv(tmp_path / "a.csv")
     assert list(back.columns) == list(G.LEADS) and len(back) == 5000 == len(df)
     assert (tmp_path / "a.png").stat().st_size > 10_000
+
+
+def test_the_classical_baseline_reads_clean_pages_and_beats_zeros(smoke_runs, tmp_path, capsys):
+    """No weights: 0001 pages of the smoke set digitized from their ink; far above the 0 mV floor."""
+    from inference.baseline import main as baseline
+
+    args = [f"data_dir={smoke_runs['data']}", "split=train", "types=0001"]
+    zero = baseline(args + ["method=zero", f"out={tmp_path / 'z.parquet'}"])
+    classical = baseline(args + [f"out={tmp_path / 'c.parquet'}"])
+    assert "score_db" in capsys.readouterr().out
+    assert zero < 2 and classical > 10 and len(read_table(tmp_path / "c.parquet")) == len(read_table(tmp_path /
+                                                                                                       "z.parquet"))
+
+
+def test_the_classical_ink_map_ignores_coloured_grid_and_masks_the_printed_layout():
+    from data.synth import signals
+    from data.synth.render import PageStyle, render_page
+    from inference.classical import ink, layout_mask
+
+    frame = signals.to_competition_frame(signals.simulate(500, np.random.default_rng(1)), 500)
+    page = render_page(frame, 500, PageStyle())                     # red grid, near-black trace
+    dark = ink(page)
+    grid_only = (page[..., 2] > 200) & (page[..., 1] < 100)          # pure red major grid pixels
+    assert np.percentile(dark[grid_only], 99) < 0.05 and np.percentile(dark, 99.9) > 0.5   # trace crossings aside
+    mask = layout_mask(1.0)
+    x0 = int(G.X_T0)
+    assert mask[:, :x0].all() and not mask[int(G.BASELINES[0]), x0 + 100]
+    cx, cy = G.lead_label_centre(G.lead_slots()[0])
+    assert mask[int(cy), int(cx)]
