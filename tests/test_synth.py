@@ -158,6 +158,36 @@ def test_sources_csv_and_wfdb_re_render_real_signals(tmp_path, smoke_data):
     assert rec.fs in G.FS_VALUES and len(ii) == 10 * rec.fs
     assert 0.9 < ii.abs().max() <= 1.01                       # 1000 uV peaks -> 1 mV
 
+    # mix: every record real at fraction 1 (its gain drawn from 0.8-1.6), every one simulated at fraction 0 (the
+    # simulator obeys Einthoven, I + III = II, the unrelated sines of the WFDB record do not)
+    for fraction in (1.0, 0.0):
+        out = generate(tmp_path / f"mix{fraction}", n_records=3, seed=1, types=["0001"], n_test=0, workers=1,
+                       progress=False, source=f"mix:{wdir}:{fraction}")
+        comp = Competition(out)
+        frames = [comp.load_signals(r.id) for r in comp.records()]
+        einthoven = [np.nanmax(np.abs(f["I"] + f["III"] - f["II"])) < 3e-3 for f in frames]
+        if fraction:
+            peaks = [f["II"].abs().max() for f in frames]
+            assert not any(einthoven) and all(0.75 < p <= 1.62 for p in peaks) and len(set(np.round(peaks, 3))) == 3
+        else:
+            assert all(einthoven)
+
+
+def test_simulated_records_cross_into_the_next_row_and_carry_noise_and_ectopy():
+    """Overlaps must be common in training: the share of simulated records with a wave beyond half the gap between
+    rows (1.8 mV from the median), and records with mains hum or muscle noise above 20 Hz."""
+    import scipy.signal
+
+    half = (G.BASELINES[1] - G.BASELINES[0]) / 2 / G.PX_PER_MV
+    over, hf = [], []
+    for seed in range(40):
+        full = signals.simulate(500, np.random.default_rng(seed))
+        over.append(any(np.max(np.abs(full[lead] - np.median(full[lead]))) > half for lead in G.LEADS))
+        f, p = scipy.signal.welch(full["V2"], fs=500, nperseg=1024)
+        hf.append(p[f > 20].sum() / p.sum())
+    assert 0.5 <= np.mean(over) < 1.0
+    assert np.max(hf) > 5 * np.median(hf)          # some records are noisy well beyond the typical one
+
 
 def test_cli_rejects_unknown_type(tmp_path):
     from data.synth.generate import main

@@ -4,7 +4,9 @@
                          [workers=2]
 
 source: ``simulate`` (default), ``csv:DIR`` (re-render the signals of a competition-layout DIR, e.g. the real train
-set), or ``wfdb:DIR`` (every record under DIR with the 12 standard leads, e.g. PTB-XL).
+set), ``wfdb:DIR`` (every record under DIR with the 12 standard leads, e.g. PTB-XL), or ``mix:DIR[:FRACTION]``
+(a random real WFDB window under DIR, its gain drawn from 0.8-1.6, with probability FRACTION (0.5), else simulated;
+e.g. ``mix:../shared/real_signals:0.5``).
 Output: train.csv, train/{id}/{id}.csv, train/{id}/{id}-{type}.png (+ .label.json, .map.npz), test.csv,
 test/{id}.png, test_labels/{id}.label.json, solution.parquet (id, fs, value, type) for ``inference.score``.
 """
@@ -67,13 +69,28 @@ def _signal_frame(job: Job, rng: np.random.Generator) -> tuple[pd.DataFrame, int
         rec = recs[job.index % len(recs)]
         return signals.from_csv(rec.csv), rec.fs
     if kind == "wfdb":
-        heads = sorted(Path(arg).rglob("*.hea"))
-        if not heads:
-            raise FileNotFoundError(f"no WFDB header (*.hea) under {arg}")
         fs = signals.draw_fs(rng)
-        full = signals.from_wfdb(heads[job.index % len(heads)].with_suffix(""), fs, rng)
+        full = signals.from_wfdb(_wfdb_records(arg)[job.index % len(_wfdb_records(arg))], fs, rng)
         return signals.to_competition_frame(full, fs), fs
-    raise ValueError(f"source must be simulate, csv:DIR or wfdb:DIR, got {job.source!r}")
+    if kind == "mix":        # mix:DIR[:FRACTION]: a real window (random record, gain) with that probability
+        folder, _, fraction = arg.partition(":")
+        fs = signals.draw_fs(rng)
+        if rng.random() < float(fraction or 0.5):
+            records = _wfdb_records(folder)
+            full = signals.from_wfdb(records[int(rng.integers(len(records)))], fs, rng)
+            gain = rng.uniform(0.8, 1.6)
+            full = {lead: gain * v for lead, v in full.items()}
+        else:
+            full = signals.simulate(fs, rng)
+        return signals.to_competition_frame(full, fs), fs
+    raise ValueError(f"source must be simulate, csv:DIR, wfdb:DIR or mix:DIR[:FRACTION], got {job.source!r}")
+
+
+def _wfdb_records(folder: str) -> list[Path]:
+    heads = sorted(Path(folder).rglob("*.hea"))
+    if not heads:
+        raise FileNotFoundError(f"no WFDB header (*.hea) under {folder}")
+    return [h.with_suffix("") for h in heads]
 
 
 def make_record(job: Job) -> dict:

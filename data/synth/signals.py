@@ -6,6 +6,10 @@ its 2.5 s window (``geometry.lead_sample_window``).  Three sources:
   positions; leads are electrode differences, so Einthoven (I+III=II) and Goldberger hold exactly.
 - ``csv``: the competition's (or eik_dev's) own train CSVs, to re-render real signals with new distortions.
 - ``wfdb``: any WFDB directory (e.g. PTB-XL), a random 10 s window resampled to the drawn fs.
+
+Real pages are hard where real ECGs are: tall precordial waves that cross into the neighbouring row, ectopic and
+paced beats, muscle and mains noise.  The simulator draws all of these often enough to be learnt (``simulate``), and
+``mix:DIR[:FRACTION]`` in the generator takes a real WFDB window with that probability, its gain drawn too.
 """
 from __future__ import annotations
 
@@ -69,8 +73,14 @@ def simulate(fs: int, rng: np.random.Generator, duration: float = DURATION_S) ->
         tb += rr_mean * (1 + rng.normal(0, jitter))
         tb = max(tb, beats[-1] + 0.3)
     dirs = _wave_dirs(rng, rng.uniform(-30, 100))
-    r_amp = rng.uniform(0.8, 2.2)
+    # a quarter of the records are high-voltage: their precordial waves cross into the next row (overlaps)
+    r_amp = rng.uniform(2.2, 4.0) if rng.random() < 0.25 else rng.uniform(0.8, 2.2)
     qrs_w = rng.uniform(0.8, 1.5)                              # >1 widens QRS (bundle-branch-like)
+    paced = rng.random() < 0.04                                # ventricular pacing: spike, then a wide QRS
+    if paced:
+        qrs_w = rng.uniform(1.8, 2.5)
+    ectopic_p = rng.uniform(0.05, 0.25) if rng.random() < 0.2 else 0.0   # share of PVCs in PVC records
+    pvc_dir = _unit(rng.normal(size=3))
     amp = {"P": 0 if af else rng.uniform(0.08, 0.25), "Q": rng.uniform(0.05, 0.25), "R": r_amp,
            "S": rng.uniform(0.1, 0.6), "ST": rng.choice([0.0, rng.uniform(-0.25, 0.3)], p=[0.6, 0.4]),
            "T": rng.uniform(0.15, 0.6) * rng.choice([1, -1], p=[0.85, 0.15])}
@@ -78,6 +88,12 @@ def simulate(fs: int, rng: np.random.Generator, duration: float = DURATION_S) ->
     for b in beats:
         rr = rr_mean
         qt = 0.4 * np.sqrt(rr)
+        if ectopic_p and rng.random() < ectopic_p:             # a PVC: early, wide, tall, no P, discordant T
+            b = b - rng.uniform(0.1, 0.25) * rr
+            for mu, sigma, a, d in ((0.0, 0.04, rng.uniform(1.2, 2.5) * r_amp, pvc_dir),
+                                    (0.32, 0.07, rng.uniform(0.3, 0.8), -pvc_dir)):
+                heart += a * np.exp(-0.5 * ((t - b - mu) / sigma) ** 2)[:, None] * d
+            continue
         waves = {"P": (-0.18, 0.025), "Q": (-0.03 * qrs_w, 0.01 * qrs_w), "R": (0.0, 0.012 * qrs_w),
                  "S": (0.03 * qrs_w, 0.013 * qrs_w), "ST": (0.5 * qt, 0.07), "T": (0.75 * qt, 0.055 * np.sqrt(rr))}
         for name, (mu, sigma) in waves.items():
@@ -85,26 +101,46 @@ def simulate(fs: int, rng: np.random.Generator, duration: float = DURATION_S) ->
                 continue
             g = np.exp(-0.5 * ((t - b - mu) / sigma) ** 2)
             heart += amp[name] * g[:, None] * dirs[name]
+        if paced:                                              # a 1.5 ms pacing spike 40 ms before the QRS
+            heart += rng.uniform(1.5, 3.0) * np.exp(-0.5 * ((t - b + 0.04) / 0.0015) ** 2)[:, None] * dirs["R"]
     if af:  # fibrillatory baseline
         f = rng.uniform(4, 8)
         heart += 0.04 * np.sin(2 * np.pi * f * t + rng.uniform(0, 6))[:, None] * _unit(rng.normal(size=3))
 
-    chest_gain = rng.uniform(1.1, 1.6)
+    chest_gain = rng.uniform(1.1, 2.0)
     electrodes = {k: heart @ _unit(v) for k, v in _LIMB.items()}
     for i, deg in enumerate(_CHEST_DEG):
         d = np.deg2rad(deg)
         electrodes[f"V{i + 1}"] = chest_gain * heart @ _unit((np.cos(d), 0.15, np.sin(d)))
     # Electrode-level noise and baseline wander keep the lead relations exact.
+    mains = rng.choice([50.0, 60.0]) if rng.random() < 0.3 else 0.0
+    muscle = rng.random() < 0.3
     for k in electrodes:
         wander = sum(rng.uniform(0, 0.08) * np.sin(2 * np.pi * rng.uniform(0.05, 0.5) * t + rng.uniform(0, 6))
                      for _ in range(2))
         electrodes[k] = electrodes[k] + wander + rng.normal(0, rng.uniform(0.002, 0.015), t.size)
+        if mains:
+            electrodes[k] += rng.uniform(0.005, 0.03) * np.sin(2 * np.pi * mains * t + rng.uniform(0, 6))
+        if muscle:
+            electrodes[k] += _muscle_noise(t, fs, rng)
     ra, la, ll = electrodes["RA"], electrodes["LA"], electrodes["LL"]
     wct = (ra + la + ll) / 3
     leads = {"I": la - ra, "II": ll - ra, "III": ll - la,
              "aVR": ra - (la + ll) / 2, "aVL": la - (ra + ll) / 2, "aVF": ll - (ra + la) / 2}
     leads.update({f"V{i}": electrodes[f"V{i}"] - wct for i in range(1, 7)})
     return leads
+
+
+def _muscle_noise(t: np.ndarray, fs: int, rng: np.random.Generator) -> np.ndarray:
+    """EMG-like bursts: noise above 20 Hz (up to what fs carries) in 1-3 stretches of 0.5-2 s."""
+    out = np.zeros(t.size)
+    sos = scipy.signal.butter(2, 20.0, "highpass", fs=fs, output="sos")
+    noise = scipy.signal.sosfilt(sos, rng.normal(0, 1, t.size))
+    for _ in range(int(rng.integers(1, 4))):
+        a = rng.uniform(0, t[-1])
+        inside = (t >= a) & (t < a + rng.uniform(0.5, 2.0))
+        out[inside] += rng.uniform(0.01, 0.06) * noise[inside] / max(noise.std(), 1e-9)
+    return out
 
 
 # ---- real signals ----------------------------------------------------------------------------------------------
