@@ -21,7 +21,7 @@ def ensure_data(cfg) -> Path:
 
         g = cfg.data.generate
         generate(root, n_records=int(g.n_records), seed=int(g.seed), types=list(g.types), n_test=int(g.n_test),
-                 workers=g.get("workers"))
+                 workers=g.get("workers"), source=str(g.get("source") or "simulate"))
     dist.barrier()
     return root
 

@@ -74,7 +74,7 @@ def simulate(fs: int, rng: np.random.Generator, duration: float = DURATION_S) ->
         tb = max(tb, beats[-1] + 0.3)
     dirs = _wave_dirs(rng, rng.uniform(-30, 100))
     # a quarter of the records are high-voltage: their precordial waves cross into the next row (overlaps)
-    r_amp = rng.uniform(2.2, 4.0) if rng.random() < 0.25 else rng.uniform(0.8, 2.2)
+    r_amp = rng.uniform(2.0, 3.0) if rng.random() < 0.25 else rng.uniform(0.8, 2.2)
     qrs_w = rng.uniform(0.8, 1.5)                              # >1 widens QRS (bundle-branch-like)
     paced = rng.random() < 0.04                                # ventricular pacing: spike, then a wide QRS
     if paced:
@@ -90,7 +90,7 @@ def simulate(fs: int, rng: np.random.Generator, duration: float = DURATION_S) ->
         qt = 0.4 * np.sqrt(rr)
         if ectopic_p and rng.random() < ectopic_p:             # a PVC: early, wide, tall, no P, discordant T
             b = b - rng.uniform(0.1, 0.25) * rr
-            for mu, sigma, a, d in ((0.0, 0.04, rng.uniform(1.2, 2.5) * r_amp, pvc_dir),
+            for mu, sigma, a, d in ((0.0, 0.04, rng.uniform(1.0, 1.6) * min(r_amp, 2.2), pvc_dir),
                                     (0.32, 0.07, rng.uniform(0.3, 0.8), -pvc_dir)):
                 heart += a * np.exp(-0.5 * ((t - b - mu) / sigma) ** 2)[:, None] * d
             continue
@@ -107,7 +107,7 @@ def simulate(fs: int, rng: np.random.Generator, duration: float = DURATION_S) ->
         f = rng.uniform(4, 8)
         heart += 0.04 * np.sin(2 * np.pi * f * t + rng.uniform(0, 6))[:, None] * _unit(rng.normal(size=3))
 
-    chest_gain = rng.uniform(1.1, 2.0)
+    chest_gain = rng.uniform(1.1, 1.8)
     electrodes = {k: heart @ _unit(v) for k, v in _LIMB.items()}
     for i, deg in enumerate(_CHEST_DEG):
         d = np.deg2rad(deg)
