@@ -195,3 +195,18 @@ def test_cli_rejects_unknown_type(tmp_path):
     with pytest.raises(SystemExit, match=r"unknown image types \['0002'\]; known: 0001, 0003"):
         main([f"out={tmp_path}", "n_records=1", "types=2"])            # zero-padded, as the types are named
     assert not (tmp_path / "train.csv").exists()
+
+
+@pytest.mark.parametrize("font", ["hershey", "dejavu"])
+def test_lead_names_are_printed_centred_on_their_keypoints(frame, font):
+    """The keypoints stage 0 learns are the centres of the printed names, in either font."""
+    from data.synth.render import PageStyle
+
+    page = render_page(frame * 0, 500, PageStyle(font=font, trace_width=1.0))     # flat traces: names stand alone
+    dark = 255 - page.max(axis=2).astype(np.float32)          # the red grid is bright in one channel
+    for slot in [s for s in G.lead_slots() if s.col == 0]:      # no hand-over tick reaching into the box
+        cx, cy = G.lead_label_centre(slot)
+        box = dark[int(cy) - 18:int(cy) + 19, int(cx) - 40:int(cx) + 41] > 100
+        ys, xs = np.nonzero(box)
+        centre = np.array([(xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2])     # of the ink's bounding box
+        assert np.abs(centre - [40, 18]).max() <= 1.5, (slot.lead, centre)
