@@ -14,7 +14,9 @@ Columns (per type; SNR as the competition averages, dB of the mean ratio):
 - ``kp_median_mm``, ``s0_fail``: stage 0's lead-name keypoint error and its rate of failed pages (true keypoints more
   than 5 mm off after normalisation);
 - ``rect_median_mm``, ``rect_p95_mm``: where 1024 trace samples land on the page stages 0 + 1 rectify, in mm;
-- ``s2_exact_db``: stage 2 + extraction alone, on pages rectified by the exact map;
+- ``s2_exact_db``: stage 2 + extraction alone, on pages rectified by the exact map; ``s2_overlap_db`` and
+  ``s2_other_db`` the same over the leads whose waves reach into a neighbouring row (beyond 1.8 mV, half the gap
+  between rows, from their median) and over the others (signal and noise powers summed over those leads);
 - ``e2e_db``: the three stages end to end;
 - ``classical_db``, ``zero_db``: ``python -m inference.baseline method=classical`` and 0 mV.
 Model columns are left empty for stages without a checkpoint.
@@ -41,7 +43,7 @@ from engine.report import summarize_by_type  # noqa: E402
 from inference.classical import ClassicalDigitizer  # noqa: E402
 from inference.pipeline import Digitizer  # noqa: E402
 from pagekit.image import read_image, warp_to_page  # noqa: E402
-from pagekit.metric import image_ratio, to_db  # noqa: E402
+from pagekit.metric import MAX_TIME_SHIFT_S, align_signals, image_ratio, lead_powers, to_db  # noqa: E402
 from stage0_keypoints.metric import FAIL_MM  # noqa: E402
 from stage0_keypoints.predict import predict as predict0  # noqa: E402
 from stage0_keypoints.targets import KEYPOINT_NAMES, canonical_keypoints  # noqa: E402
@@ -82,6 +84,21 @@ def eik_keypoints(doc: dict, H_page: np.ndarray) -> np.ndarray:
         box = np.array([lead["text_bounding_box"][str(i)] for i in range(4)], dtype=np.float64)[:, ::-1]
         out[KEYPOINT_NAMES.index(name)] = box.mean(0)
     out[13:] = cv2.perspectiveTransform((G.page_corners() - 0.5).reshape(-1, 1, 2), H_page).reshape(-1, 2)
+    return out
+
+
+def overlapping(leads: dict[str, np.ndarray]) -> set[str]:
+    """Leads whose waves reach past half the gap between printed rows (1.8 mV from their median)."""
+    half = (G.BASELINES[1] - G.BASELINES[0]) / 2 / G.PX_PER_MV
+    return {lead for lead, v in leads.items() if np.max(np.abs(v - np.median(v))) > half}
+
+
+def lead_split_powers(leads: dict, pred: dict, fs: int, group: set[str]) -> np.ndarray:
+    """[[signal, noise] of the leads in group, [signal, noise] of the others], as the metric counts them."""
+    out = np.zeros((2, 2))
+    for lead, label in leads.items():
+        s, n = lead_powers(label, align_signals(label, pred[lead], int(fs * MAX_TIME_SHIFT_S)))
+        out[0 if lead in group else 1] += (s, n)
     return out
 
 
@@ -138,7 +155,9 @@ def evaluate_image(r, comp: Competition, dig: Digitizer | None, classical: Class
         kx, ky = dig.k          # image px -> page px at scale (kx, ky): the exact map, one warp
         exact = warp_to_page(raw, np.diag([kx, ky, 1.0]) @ np.linalg.inv(H_page), G.page_size(dig.k))
         probs = dig.probabilities([exact])
-        row["s2_exact"] = image_ratio(leads, dig.leads(probs[0], r.fs, lengths), r.fs)
+        pred = dig.leads(probs[0], r.fs, lengths)
+        row["s2_exact"] = image_ratio(leads, pred, r.fs)
+        row["s2_split"] = lead_split_powers(leads, pred, r.fs, overlapping(leads))
     return row
 
 
@@ -152,6 +171,12 @@ def table(rows: list[dict]) -> pd.DataFrame:
         if all("kp_mm" in r for r in rs):
             out["kp_median_mm"] = float(np.median(np.concatenate([r["kp_mm"] for r in rs])))
             out["s0_fail"] = float(np.mean([r["s0_fail"] for r in rs]))
+        split = [r["s2_split"] for r in rs if "s2_split" in r]
+        if split:
+            total = np.sum(split, 0)
+            out["s2_overlap_db"], out["s2_other_db"] = (float(to_db(sig / max(noise, 1e-12))) if sig else np.nan
+                                                        for sig, noise in total)
+            out["overlap_leads"] = float(np.mean([(r["s2_split"][0, 0] > 0) for r in rs]))
         rect = [r["rect_mm"] for r in rs if "rect_mm" in r]
         if rect:
             out["rect_median_mm"] = float(np.median(np.concatenate(rect)))

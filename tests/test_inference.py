@@ -2,6 +2,7 @@
 ground-truth rectification, the single-image call, and probability-space ensembles."""
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,30 @@ def test_the_classical_ink_map_ignores_coloured_grid_and_masks_the_printed_layou
     assert mask[:, :x0].all() and not mask[int(G.BASELINES[0]), x0 + 100]
     cx, cy = G.lead_label_centre(G.lead_slots()[0])
     assert mask[int(cy), int(cx)]
+
+
+def test_the_transfer_benchmark_recovers_a_render_s_page_map_from_its_plotted_pixels():
+    """scripts/eval_transfer.py's ground truth: the homography fitted to ECG-Image-Kit-style plotted_pixels."""
+    import sys
+
+    import cv2
+
+    from data.synth import signals
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from eval_transfer import exact_homography, overlapping, sample_positions
+
+    fs = 500
+    frame = signals.to_competition_frame(signals.simulate(fs, np.random.default_rng(2)), fs)
+    H = np.array([[0.9, 0.05, 40.0], [-0.03, 0.95, 25.0], [1e-5, -2e-5, 1.0]])    # canonical page -> image
+    doc = {"sampling_frequency": fs, "leads": []}
+    for slot, pts in zip(G.lead_slots(), G.trace_points(frame, fs).values()):
+        a, b = G.slot_sample_window(slot, fs)
+        image = cv2.perspectiveTransform(pts.reshape(-1, 1, 2), H).reshape(-1, 2)
+        doc["leads"].append({"lead_name": slot.lead, "start_sample": a, "end_sample": b,
+                             "plotted_pixels": image[:, ::-1].tolist()})                  # [y, x] as EIK writes
+    canon, image = sample_positions(doc, frame)
+    assert len(canon) == sum(b - a for a, b in (G.slot_sample_window(s, fs) for s in G.lead_slots()))
+    fitted = exact_homography(canon, image)
+    assert np.allclose(fitted / fitted[2, 2], H, atol=1e-4)
+    tall = {lead: np.r_[np.zeros(50), 2.5, np.zeros(50)] for lead in ("V2", "V3")}
+    assert overlapping({**tall, "I": np.zeros(101) + 0.3}) == {"V2", "V3"}
