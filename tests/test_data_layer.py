@@ -78,3 +78,29 @@ def test_folds_deterministic_record_level_and_balanced_over_fs():
     assert a["id"].is_unique
     per = a.groupby(["fs", "fold"]).size().unstack()
     assert (per.max(axis=1) - per.min(axis=1) <= 1).all()    # every fold gets its share of every fs
+
+
+def test_the_command_line_parser_keeps_spelling_converts_by_type_and_names_mistakes():
+    from dataclasses import dataclass, field
+
+    import pytest
+
+    from data import cli
+
+    @dataclass
+    class Options:
+        data_dir: str
+        types: list[str] = field(default_factory=list)
+        weights: list[float] = field(default_factory=list)
+        limit: int | None = None
+        tta: bool = False
+        extract: dict = field(default_factory=dict)
+
+    opts = cli.parse(Options, ["d", "types=0001,0005", "weights=[1,0.5]", "limit=null", "tta=yes",
+                               "extract.band_mv=2"], "usage", positional=("data_dir",), open_keys={"extract": None})
+    assert opts == Options("d", ["0001", "0005"], [1.0, 0.5], None, True, {"band_mv": 2})   # 0001 stays a string
+    for argv, message in ((["data_dir=d", "limt=3"], "unknown option 'limt' \\(did you mean 'limit'\\?\\)"),
+                          (["data_dir=d", "tta=maybe"], "option tta='maybe': expected true or false"),
+                          (["types=1"], "missing data_dir"), (["d", "e"], "unexpected argument 'e'")):
+        with pytest.raises(SystemExit, match=message):
+            cli.parse(Options, argv, "usage", positional=("data_dir",))
