@@ -18,7 +18,7 @@ from inference.classical import ClassicalDigitizer, ZeroDigitizer
 from inference.jobs import DataOptions, load_work, submit
 from pagekit.extract import ExtractConfig
 
-METHODS = {"classical": ClassicalDigitizer, "zero": ZeroDigitizer}
+METHODS = ("classical", "zero")
 
 
 @dataclass(kw_only=True)

@@ -19,7 +19,7 @@ Columns (per type; SNR as the competition averages, dB of the mean ratio):
   between rows, from their median) and over the others (signal and noise powers summed over those leads);
 - ``e2e_db``: the three stages end to end;
 - ``classical_db``, ``zero_db``: ``python -m inference.baseline method=classical`` and 0 mV.
-Model columns are left empty for stages without a checkpoint.
+Stage 0/1 columns are left empty without their checkpoints; stage-2 checkpoints are required with any.
 """
 from __future__ import annotations
 
@@ -151,13 +151,11 @@ def evaluate_image(r, comp: Competition, dig: Digitizer | None, classical: Class
             row["rect_mm"] = np.linalg.norm(landed - canon[pick], axis=1) / G.PX_PER_MM
         probs = dig.probabilities([rect.page])
         row["e2e"] = image_ratio(leads, dig.leads(probs[0], r.fs, lengths), r.fs)
-    if 2 in stages:
-        kx, ky = dig.k          # image px -> page px at scale (kx, ky): the exact map, one warp
-        exact = warp_to_page(raw, np.diag([kx, ky, 1.0]) @ np.linalg.inv(H_page), G.page_size(dig.k))
-        probs = dig.probabilities([exact])
-        pred = dig.leads(probs[0], r.fs, lengths)
-        row["s2_exact"] = image_ratio(leads, pred, r.fs)
-        row["s2_split"] = lead_split_powers(leads, pred, r.fs, overlapping(leads))
+    kx, ky = dig.k              # a Digitizer always holds stage 2; image px -> page px: the exact map, one warp
+    exact = warp_to_page(raw, np.diag([kx, ky, 1.0]) @ np.linalg.inv(H_page), G.page_size(dig.k))
+    pred = dig.leads(dig.probabilities([exact])[0], r.fs, lengths)
+    row["s2_exact"] = image_ratio(leads, pred, r.fs)
+    row["s2_split"] = lead_split_powers(leads, pred, r.fs, overlapping(leads))
     return row
 
 
