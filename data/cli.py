@@ -101,7 +101,8 @@ def parse(schema: type, argv: list[str] | None, usage: str, positional: tuple[st
           open_keys: Mapping[str, Collection[str] | None] | None = None, rest: str | None = None):
     """argv -> an instance of the dataclass ``schema``.
 
-    ``positional``: fields that leading arguments without ``=`` fill in order (they may be given as key=value too).
+    ``positional``: fields that leading arguments without ``=`` fill in order (they may be given as key=value too);
+    a field typed ``list`` takes every such argument from there on (``PATH...``).
     Fields typed ``dict`` are open groups: ``group.key=value``; ``open_keys[group]`` lists the keys they accept
     (None: any).  ``rest``: a dict field that collects every other ``key=value`` (e.g. config overrides checked
     later against a checkpoint's config) instead of rejecting it.
@@ -120,7 +121,10 @@ def parse(schema: type, argv: list[str] | None, usage: str, positional: tuple[st
         if not eq:
             if not pos:
                 raise UsageError(f"unexpected argument {a!r}: options are key=value (--help for the usage)")
-            given[pos.pop(0)] = a
+            if typing.get_origin(fields[pos[0]][1]) is list:
+                given.setdefault(pos[0], []).append(a)
+            else:
+                given[pos.pop(0)] = a
             continue
         key = key.strip()
         group, dot, sub = key.partition(".")
@@ -141,6 +145,9 @@ def parse(schema: type, argv: list[str] | None, usage: str, positional: tuple[st
     for name, value in list(given.items()):
         if name in positional and isinstance(value, str) and name in fields:
             given[name] = _convert(name, value, fields[name][1])
+        elif name in positional and isinstance(value, list) and typing.get_origin(fields[name][1]) is list:
+            item = (typing.get_args(fields[name][1]) or (str,))[0]
+            given[name] = [_convert(name, v, item) if isinstance(v, str) else v for v in value]
     missing = [n for n, (f, _) in fields.items() if n not in given and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:

@@ -17,8 +17,8 @@ import numpy as np
 
 from data import geometry as G
 from engine.device import Timer
-from inference.pipeline import BaseDigitizer
-from pagekit.extract import ExtractConfig, extract_leads
+from inference.pipeline import BaseDigitizer, Reading
+from pagekit.extract import ExtractConfig, extract_with_confidence
 from pagekit.image import as_bgr, read_image
 
 # band 3 mV + Viterbi: tall waves are not clipped (argmax within 1.8 mV was 0.7 dB better on data.synth pages, whose
@@ -67,18 +67,18 @@ class ClassicalDigitizer(BaseDigitizer):
         self.extract_cfg = ExtractConfig(**{**CLASSICAL_EXTRACT, **(extract or {})})
         self.mask = layout_mask(self.k)
 
-    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int]]):
-        pages, out = [], []
+    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int]]) -> list[Reading]:
+        out = []
         for path, f, n in zip(paths, fs, lengths):
             with self.timer("read"):
                 image = read_image(path)
             with self.timer("ink"):
                 page = cv2.resize(image, G.page_size(self.k), interpolation=cv2.INTER_AREA)
                 dark = np.where(self.mask, 0.0, ink(page)).astype(np.float32)
-            with self.timer("extract"):
-                out.append(extract_leads(row_maps(dark, self.k), n, f, self.k, self.extract_cfg))
-            pages.append(page)
-        return out, pages
+            with self.timer("extract"):       # confidence: ink darkness at the traced pixel
+                leads, confidence = extract_with_confidence(row_maps(dark, self.k), n, f, self.k, self.extract_cfg)
+            out.append(Reading(leads, page, confidence))
+        return out
 
 
 class ZeroDigitizer(BaseDigitizer):
@@ -86,7 +86,6 @@ class ZeroDigitizer(BaseDigitizer):
         self.k = G.scales(1.0)
         self.timer = Timer()
 
-    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int]]):
-        with self.timer("zeros"):
-            leads = [{lead: np.zeros(m) for lead, m in n.items()} for n in lengths]
-        return leads, [None] * len(paths)          # no page: nothing was read
+    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int]]) -> list[Reading]:
+        with self.timer("zeros"):                  # no page: nothing was read
+            return [Reading({lead: np.zeros(m) for lead, m in n.items()}) for n in lengths]

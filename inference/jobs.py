@@ -61,7 +61,7 @@ def digitize_all(dig, table: pd.DataFrame, paths: dict, batch_size: int) -> tupl
     def one_by_one(chunk):
         for i in chunk:
             try:
-                preds[i] = dig.run([paths[i]], [meta[i][0]], [meta[i][1]])[0][0]
+                preds[i] = dig.run([paths[i]], [meta[i][0]], [meta[i][1]])[0].leads
             except Exception as e:                        # noqa: BLE001 - any failure: report, 0 mV, go on
                 failed.append(f"{i} ({paths.get(i)}): {type(e).__name__}: {e}")
                 preds[i] = {lead: np.zeros(n) for lead, n in meta[i][1].items()}
@@ -70,8 +70,9 @@ def digitize_all(dig, table: pd.DataFrame, paths: dict, batch_size: int) -> tupl
         for a in range(0, len(ids), batch_size):
             chunk = ids[a:a + batch_size]
             try:
-                leads, _ = dig.run([paths[i] for i in chunk], [meta[i][0] for i in chunk], [meta[i][1] for i in chunk])
-                preds.update(zip(chunk, leads))
+                readings = dig.run([paths[i] for i in chunk], [meta[i][0] for i in chunk],
+                                   [meta[i][1] for i in chunk])
+                preds.update((i, r.leads) for i, r in zip(chunk, readings))
             except Exception:                             # noqa: BLE001 - find the bad image, keep the rest
                 one_by_one(chunk)
             bar.update(len(chunk))

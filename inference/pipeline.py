@@ -6,7 +6,8 @@ image) -> stage 2 (row trace probabilities) -> ``pagekit.extract``.
     df = dig.digitize("scan.png", fs=500)                              # 12-lead DataFrame, like a train CSV
     df, fig = dig.digitize("scan.png", fs=500, plot=True)              # + the leads drawn over the rectified page
 
-``rectify="gt"`` replaces stages 0 and 1 by the generator's label files (the upper bound of stage 2).
+``rectify="gt"`` replaces stages 0 and 1 by the generator's label files (the upper bound of stage 2).  Checkpoints
+are files, folders or Hub ids (``pagekit.weights``); none given means the shipped ``weights/``.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import pandas as pd
 from data import geometry as G
 from engine.device import Timer, resolve_device
 from pagekit.ensemble import load_stages
-from pagekit.extract import ExtractConfig, extract_leads
+from pagekit.extract import ExtractConfig, extract_with_confidence
 from pagekit.image import read_image
+from pagekit.weights import resolve_checkpoints
 from stage1_rectify.rectifier import Rectifier
 from stage2_segment.predict import predict as stage2_predict
 
@@ -28,7 +30,7 @@ from stage2_segment.predict import predict as stage2_predict
 @dataclass(kw_only=True)
 class DigitizerOptions:
     """Options of every entry point that digitizes (``python -m inference``, ``python -m inference.digitize``)."""
-    checkpoints: list[str]
+    checkpoints: list[str] = field(default_factory=list)  # files, folders, hf://owner/repo; none: weights/
     weights: list[float] = field(default_factory=list)   # one per checkpoint, averaged within each stage
     device: str = "auto"
     rectify: str = "model"                                # model | gt (the generator's labels)
@@ -48,8 +50,19 @@ class DigitizerOptions:
                          self.stage0_tta, self.extract, overrides, self.batch_size)
 
 
+@dataclass
+class Reading:
+    """What a digitizer read from one image: lead -> mV (the lengths asked for), the rectified page it read them
+    from (None when no image was read), per lead {"trace_prob", "gap_share"} (``pagekit.extract``), and flags of
+    what went wrong on the way (``no_page``, ``lattice_fallback``: ``stage1_rectify.rectifier``)."""
+    leads: dict[str, np.ndarray]
+    page: np.ndarray | None = None
+    confidence: dict[str, dict] = field(default_factory=dict)
+    flags: dict[str, bool] = field(default_factory=dict)
+
+
 class BaseDigitizer:
-    """What every digitizer offers on top of its ``run(paths, fs, lengths) -> (leads per image, pages)``: one image
+    """What every digitizer offers on top of its ``run(paths, fs, lengths) -> [Reading per image]``: one image
     as a 12-lead DataFrame (and a picture), and the time per step.  Subclasses set ``k`` (page scale of their
     pages) and ``timer``."""
 
@@ -60,26 +73,40 @@ class BaseDigitizer:
     def timings(self) -> dict[str, float]:
         return self.timer.seconds
 
-    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int]]):
+    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int]]) -> list[Reading]:
         raise NotImplementedError
+
+    def read(self, image_path: str | Path, fs: int = 500) -> Reading:
+        """One image, every lead over its whole printed window at fs."""
+        return self.run([Path(image_path)], [fs], [full_lengths(fs)])[0]
 
     def digitize(self, image_path: str | Path, fs: int = 500, plot: bool = False):
         """One image -> DataFrame of the 12 leads over 10 s at fs (NaN outside each short lead's window, the
         layout of the competition's train CSVs); with ``plot`` also a figure of the leads over the page."""
-        windows = {lead: G.lead_sample_window(lead, fs) for lead in G.LEADS}
-        lengths = {lead: b - a for lead, (a, b) in windows.items()}
-        (leads,), (page,) = self.run([Path(image_path)], [fs], [lengths])
-        df = pd.DataFrame(np.nan, index=pd.RangeIndex(G.sig_len(fs), name="sample"), columns=list(G.LEADS))
-        for lead, v in leads.items():
-            a = windows[lead][0]
-            df.loc[a:a + len(v) - 1, lead] = v
+        reading = self.read(image_path, fs)
+        df = leads_frame(reading.leads, fs)
         if not plot:
             return df
         from inference.plot import plot_leads
-        return df, plot_leads(page, leads, fs, self.k, title=Path(image_path).name)
+        return df, plot_leads(reading.page, reading.leads, fs, self.k, title=Path(image_path).name)
 
     def timing_report(self, n_images: int) -> str:
         return self.timer.report(n_images)
+
+
+def full_lengths(fs: int) -> dict[str, int]:
+    """Every lead's whole printed window: 2.5 s for the short leads, 10 s for lead II."""
+    return {lead: b - a for lead, (a, b) in ((lead, G.lead_sample_window(lead, fs)) for lead in G.LEADS)}
+
+
+def leads_frame(leads: dict[str, np.ndarray], fs: int) -> pd.DataFrame:
+    """lead -> mV over its window -> 10 s x 12 leads in the layout of the competition's train CSVs (NaN outside
+    each short lead's window)."""
+    df = pd.DataFrame(np.nan, index=pd.RangeIndex(G.sig_len(fs), name="sample"), columns=list(G.LEADS))
+    for lead, v in leads.items():
+        a = G.lead_sample_window(lead, fs)[0]
+        df.loc[a:a + len(v) - 1, lead] = v
+    return df
 
 
 class Digitizer(BaseDigitizer):
@@ -90,7 +117,8 @@ class Digitizer(BaseDigitizer):
                  rectify: str = "model", tta_flip: bool = False, stage0_tta: bool = True,
                  extract: dict | None = None, overrides: dict[int, dict] | None = None, batch_size: int = 2):
         self.device = resolve_device(device)
-        self.stages = load_stages(list(checkpoints), weights, self.device, overrides)
+        self.checkpoints = resolve_checkpoints(checkpoints)
+        self.stages = load_stages(self.checkpoints, weights, self.device, overrides)
         if 2 not in self.stages:
             raise ValueError(f"checkpoints=[...] holds no stage [2] model (given: {sorted(self.stages)})")
         m2 = self.stages[2][1]["model"]
@@ -107,14 +135,19 @@ class Digitizer(BaseDigitizer):
             return stage2_predict(members, cfg2["model"], pages, weights, self.tta_flip, self.device,
                                   self.batch_size)
 
-    def leads(self, probs: np.ndarray, fs: int, lengths: dict[str, int]) -> dict[str, np.ndarray]:
+    def extract(self, probs: np.ndarray, fs: int, lengths: dict[str, int]) -> tuple[dict, dict]:
+        """One page's probabilities -> (lead -> mV, lead -> confidence)."""
         with self.timer("extract"):
-            return extract_leads(probs, lengths, fs, self.k, self.extract_cfg)
+            return extract_with_confidence(probs, lengths, fs, self.k, self.extract_cfg)
 
-    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int]]):
-        """Several images at once (one batch per stage) -> ([lead -> values] per image, rectified pages)."""
+    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int]]) -> list[Reading]:
+        """Several images at once (one batch per stage) -> a Reading per image."""
         with self.timer("read"):
             images = [read_image(p) for p in paths]
-        pages = self.rectifier.pages(images, paths)
+        pages, flags = self.rectifier.rectify(images, paths)
         probs = self.probabilities(pages)
-        return [self.leads(p, f, n) for p, f, n in zip(probs, fs, lengths)], pages
+        out = []
+        for prob, page, flag, f, n in zip(probs, pages, flags, fs, lengths):
+            leads, confidence = self.extract(prob, f, n)
+            out.append(Reading(leads, page, confidence, flag))
+        return out

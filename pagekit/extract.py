@@ -115,13 +115,20 @@ def fill_gaps(y: np.ndarray) -> np.ndarray:
 
 def row_positions(prob: np.ndarray, cfg: ExtractConfig) -> np.ndarray:
     """(H, W) probabilities of one row's trace -> (W,) sub-pixel y per column, gaps filled."""
+    return traced_row(prob, cfg)[0]
+
+
+def traced_row(prob: np.ndarray, cfg: ExtractConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) probabilities of one row's trace -> ((W,) sub-pixel y per column, gaps filled; (W,) probability at
+    the chosen pixel, the column's confidence: below ``min_prob`` the column was a gap)."""
     if cfg.method not in ("argmax", "viterbi"):
         raise ValueError(f"method must be argmax or viterbi, got {cfg.method!r}")
     prob = np.asarray(prob, dtype=np.float64)
     y = viterbi_rows(prob, cfg) if cfg.method == "viterbi" else np.argmax(prob, 0)
     out = refine(prob, y, cfg)
-    out[prob[y, np.arange(prob.shape[1])] < cfg.min_prob] = np.nan
-    return fill_gaps(out)
+    p_at = prob[y, np.arange(prob.shape[1])]
+    out[p_at < cfg.min_prob] = np.nan
+    return fill_gaps(out), p_at
 
 
 def resample(values: np.ndarray, n: int) -> np.ndarray:
@@ -173,15 +180,23 @@ def _einthoven(leads: dict[str, np.ndarray], w: float) -> None:
             leads[lead][:n1] -= w * s / 3
 
 
-def _row_in_band(prob: np.ndarray, row: int, ky: float, cfg: ExtractConfig) -> np.ndarray:
-    """Row positions searched only within ``band_mv`` of the row's baseline: an unsure network's stray maxima
+def _row_in_band(prob: np.ndarray, row: int, ky: float, cfg: ExtractConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``traced_row`` searched only within ``band_mv`` of the row's baseline: an unsure network's stray maxima
     elsewhere on the page (another row's trace, text) then cannot be picked (measured on a half-trained CPU model:
     -9.9 dB over the whole page height, 6.7 dB within 3 mV with Viterbi)."""
     if cfg.band_mv <= 0:
-        return row_positions(prob, cfg)
+        return traced_row(prob, cfg)
     b, half = G.BASELINES[row] * ky, cfg.band_mv * G.PX_PER_MV * ky
     y0, y1 = max(0, int(np.floor(b - half))), min(prob.shape[0], int(np.ceil(b + half)) + 1)
-    return y0 + row_positions(prob[y0:y1], cfg)
+    y, p_at = traced_row(prob[y0:y1], cfg)
+    return y0 + y, p_at
+
+
+def slot_columns(slot: G.LeadSlot, width: int, kx: float) -> slice:
+    """The pixel columns of a printed slot's time window on a page ``width`` px wide."""
+    a = int(np.ceil(G.time_to_x(slot.t0, kx)))
+    b = int(np.ceil(G.time_to_x(slot.t1, kx)))
+    return slice(max(0, a), min(width, b))
 
 
 def extract_leads(probs: np.ndarray, lengths: dict[str, int], fs: int, k=1.0,
@@ -189,14 +204,26 @@ def extract_leads(probs: np.ndarray, lengths: dict[str, int], fs: int, k=1.0,
     """probs (4, H, W): per-row trace probabilities of the rectified page at scale k or (kx, ky).
     lengths: number_of_rows per lead (test.csv).  Returns lead -> mV array of exactly that length, for the leads
     in ``lengths`` (0 rows: an empty array)."""
+    return extract_with_confidence(probs, lengths, fs, k, cfg)[0]
+
+
+def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int, k=1.0,
+                            cfg: ExtractConfig | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """``extract_leads`` and, per lead, how sure it was: ``trace_prob`` (the mean probability at the traced pixel
+    over the lead's columns) and ``gap_share`` (the share of its columns below ``min_prob``, filled by PCHIP)."""
     cfg = cfg or ExtractConfig()
     kx, ky = G.scales(k)
-    rows_mv = [G.y_to_mv(_row_in_band(probs[r], r, ky, cfg), r, ky) for r in range(G.N_ROWS)]
+    traced = [_row_in_band(probs[r], r, ky, cfg) for r in range(G.N_ROWS)]
+    rows_mv = [G.y_to_mv(y, r, ky) for r, (y, _) in enumerate(traced)]
     out: dict[str, np.ndarray] = {}
+    confidence: dict[str, dict] = {}
     for slot in G.lead_slots():
         if (slot.lead == G.RHYTHM_LEAD and not slot.is_rhythm) or slot.lead not in lengths:
             continue                                  # lead II comes from the rhythm row; its short slot may blend in
         out[slot.lead] = slot_values(rows_mv[slot.row], slot, fs, lengths[slot.lead], kx)
+        p_at = traced[slot.row][1][slot_columns(slot, probs.shape[2], kx)]
+        confidence[slot.lead] = {"trace_prob": float(p_at.mean()) if p_at.size else 0.0,
+                                 "gap_share": float((p_at < cfg.min_prob).mean()) if p_at.size else 1.0}
     short_ii = G.short_slot(G.RHYTHM_LEAD)
     a, b = G.slot_sample_window(short_ii, fs)
     if cfg.blend_short_ii > 0 and len(out.get(G.RHYTHM_LEAD, ())) >= b:
@@ -204,4 +231,4 @@ def extract_leads(probs: np.ndarray, lengths: dict[str, int], fs: int, k=1.0,
         ii = out[G.RHYTHM_LEAD]
         ii[a:b] = (1 - cfg.blend_short_ii) * ii[a:b] + cfg.blend_short_ii * short
     _einthoven(out, cfg.einthoven)
-    return out
+    return out, confidence

@@ -11,11 +11,26 @@ from data import geometry as G
 STRIDE = 32     # the U-Nets' total stride: every network input side is a multiple of it
 
 
+MIN_SIDE_PX = 200      # a page's shorter side below this gives its 1 mm grid less than a pixel: nothing to read
+
+
+class UnreadableImage(OSError):
+    kind = "unreadable image"        # the reason's name in summaries (inference.digitize)
+
+
+class ImageTooSmall(ValueError):
+    kind = "image too small"
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """BGR uint8 image; an unreadable file raises OSError naming it."""
+    """BGR uint8 image; a file that cannot be read, or is too small to hold a page, raises an error naming it."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
-        raise OSError(f"cannot read image {path} (missing, truncated or not an image)")
+        raise UnreadableImage(f"cannot read image {path} (missing, truncated, not an image, or over OpenCV's "
+                              f"limit of 2^30 pixels)")
+    if min(img.shape[:2]) < MIN_SIDE_PX:
+        raise ImageTooSmall(f"image {path} is {img.shape[1]} x {img.shape[0]} px: too small for a 12-lead page "
+                            f"(the shorter side needs {MIN_SIDE_PX} px or more)")
     return img
 
 

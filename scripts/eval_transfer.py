@@ -127,7 +127,7 @@ def evaluate_image(r, comp: Competition, dig: Digitizer | None, classical: Class
     raw = read_image(r.path)
     row = {"type": r.type, "image": r.image_id,
            "zero": image_ratio(leads, {k: np.zeros(n) for k, n in lengths.items()}, r.fs),
-           "classical": image_ratio(leads, classical.run([r.path], [r.fs], [lengths])[0][0], r.fs)}
+           "classical": image_ratio(leads, classical.run([r.path], [r.fs], [lengths])[0].leads, r.fs)}
     if dig is None:
         return row
     stages = dig.stages
@@ -150,10 +150,10 @@ def evaluate_image(r, comp: Competition, dig: Digitizer | None, classical: Class
             landed = to_canonical(H_page, canonical_to_raw(rect.fit, s0.H, canon[pick]))
             row["rect_mm"] = np.linalg.norm(landed - canon[pick], axis=1) / G.PX_PER_MM
         probs = dig.probabilities([rect.page])
-        row["e2e"] = image_ratio(leads, dig.leads(probs[0], r.fs, lengths), r.fs)
+        row["e2e"] = image_ratio(leads, dig.extract(probs[0], r.fs, lengths)[0], r.fs)
     kx, ky = dig.k              # a Digitizer always holds stage 2; image px -> page px: the exact map, one warp
     exact = warp_to_page(raw, np.diag([kx, ky, 1.0]) @ np.linalg.inv(H_page), G.page_size(dig.k))
-    pred = dig.leads(dig.probabilities([exact])[0], r.fs, lengths)
+    pred = dig.extract(dig.probabilities([exact])[0], r.fs, lengths)[0]
     row["s2_exact"] = image_ratio(leads, pred, r.fs)
     row["s2_split"] = lead_split_powers(leads, pred, r.fs, overlapping(leads))
     return row

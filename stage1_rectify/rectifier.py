@@ -52,9 +52,16 @@ class Rectifier:
 
     def pages(self, images: list[np.ndarray], paths: list[Path] | None = None) -> list[np.ndarray]:
         """Raw BGR images (and their paths, for ``source="gt"``) -> rectified BGR pages at scale k."""
+        return self.rectify(images, paths)[0]
+
+    def rectify(self, images: list[np.ndarray], paths: list[Path] | None = None):
+        """``pages`` and, per image, what went wrong on the way: ``no_page`` (stage 0 found no page: the whole image
+        was taken as the page) and ``lattice_fallback`` (stage 1's lattice was unusable: stage 0's homography
+        alone).  Both are False with the labels."""
         if self.source == "gt":
             with self.timer("rectify (labels)"):
-                return [PageLabel.load(find_label(p)).rectify(im, self.k) for im, p in zip(images, paths)]
+                pages = [PageLabel.load(find_label(p)).rectify(im, self.k) for im, p in zip(images, paths)]
+            return pages, [{"no_page": False, "lattice_fallback": False} for _ in pages]
         model0, cfg0, _ = self.stages[0]
         model1, cfg1, _ = self.stages[1]
         with self.timer("stage0"):
@@ -63,4 +70,5 @@ class Rectifier:
         with self.timer("stage1"):
             rects = stage1_predict(model1, cfg1["model"], images, [r.H if r.ok else None for r in res0], self.k,
                                    self.device, self.batch_size)     # no page found: the whole image, flagged
-        return [r.page for r in rects]
+        flags = [{"no_page": not r0.ok, "lattice_fallback": bool(r1.fallback)} for r0, r1 in zip(res0, rects)]
+        return [r.page for r in rects], flags

@@ -172,7 +172,8 @@ def test_a_run_killed_right_after_last_pt_resumes_to_the_best_pt_of_an_uninterru
     assert all(torch.equal(want["model"][k], got["model"][k]) for k in want["model"])
     assert not list(run.glob(".*.tmp*"))
     timing = ("epoch_s",)
-    logs = [[{k: v for k, v in json.loads(x).items() if k not in timing} for x in (d / "log.jsonl").read_text().splitlines()]
+    logs = [[{k: v for k, v in json.loads(x).items() if k not in timing}
+             for x in (d / "log.jsonl").read_text().splitlines()]
             for d in (straight, run)]
     assert logs[0] == logs[1] and [x["epoch"] for x in logs[1]] == [0, 1]
 

@@ -90,17 +90,6 @@ def test_ensemble_averages_probabilities_with_weights():
     assert torch.allclose(p, want, atol=1e-5)
 
 
-def test_digitize_cli_writes_a_csv_and_a_picture(smoke_runs, tmp_path):
-    from inference.digitize import main as digitize
-
-    image = next((smoke_runs["data"] / "train").glob("*/*-0003.png"))
-    df = digitize([str(image), _ckpts(smoke_runs), "fs=500", f"out={tmp_path / 'a.csv'}",
-                   f"plot={tmp_path / 'a.png'}", "device=cpu"])
-    back = pd.read_csv(tmp_path / "a.csv")
-    assert list(back.columns) == list(G.LEADS) and len(back) == 5000 == len(df)
-    assert (tmp_path / "a.png").stat().st_size > 10_000
-
-
 def test_the_classical_baseline_reads_clean_pages_and_beats_zeros(smoke_runs, tmp_path, capsys):
     """No weights: 0001 pages of the smoke set digitized from their ink; far above the 0 mV floor."""
     from inference.baseline import main as baseline

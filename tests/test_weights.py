@@ -1,0 +1,59 @@
+"""Where checkpoints come from (weights/, files, folders, Hub ids offline) and the fp16 files that ship."""
+from pathlib import Path
+
+import pytest
+import torch
+
+import pagekit.weights as W
+from pagekit.registry import load_model
+
+
+def test_no_checkpoints_means_weights_dir_and_an_empty_one_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(W, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(W.WeightsNotFound, match="holds no weights.*checkpoints=.*hf://.*method=classical"):
+        W.resolve_checkpoints([])
+    for name in ("stage2.pt", "stage0.pt"):
+        (tmp_path / name).write_bytes(b"")
+    assert W.resolve_checkpoints(None) == [str(tmp_path / "stage0.pt"), str(tmp_path / "stage2.pt")]
+    assert W.resolve_checkpoints([str(tmp_path)]) == W.resolve_checkpoints([])           # a folder: its .pt files
+    with pytest.raises(W.WeightsNotFound, match="missing.pt not found"):
+        W.resolve_checkpoints([str(tmp_path / "missing.pt")])
+
+
+def test_hub_ids_resolve_from_the_offline_cache_and_an_uncached_one_is_named(tmp_path, monkeypatch):
+    import huggingface_hub.constants as C
+
+    monkeypatch.setattr(C, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(C, "HF_HUB_CACHE", str(tmp_path))
+    commit = "a" * 40                                   # the Hub cache's layout: refs/main -> snapshots/<commit>/
+    repo = tmp_path / "models--ecg--digitizer"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    (snap / "stage2.pt").write_bytes(b"weights")
+    assert W.resolve_checkpoints(["hf://ecg/digitizer/stage2.pt"]) == [str(snap / "stage2.pt")]
+    with pytest.raises(W.WeightsNotFound, match="hf://ecg/other.*not in the Hugging Face cache.*HF_HUB_OFFLINE"):
+        W.resolve_checkpoints(["hf://ecg/other/stage2.pt"])
+    with pytest.raises(W.WeightsNotFound, match="hf://owner/repo"):
+        W.resolve_checkpoints(["hf://justaname"])
+
+
+def test_export_halves_the_file_and_the_model_answers_as_before(smoke_runs, tmp_path):
+    src = Path(smoke_runs[0])
+    out = tmp_path / "stage0.pt"
+    W.export(src, out)
+    assert out.stat().st_size < src.stat().st_size / 4         # no optimizer state (2 of 3 copies), half the bytes
+    slim = torch.load(out, weights_only=False)
+    assert set(slim) >= {"model", "config", "model_module", "metrics"} and "optimizer" not in slim
+    assert all(v.dtype == torch.float16 for v in slim["model"].values() if v.is_floating_point())
+    full, cfg = load_model(src)
+    half, cfg_half = load_model(out)
+    assert cfg_half == cfg
+    torch.manual_seed(0)
+    size = cfg["model"]["input_size"]
+    image = torch.randint(0, 256, (1, 3, size, size), dtype=torch.uint8)
+    with torch.no_grad():
+        a, b = full({"image": image}), half({"image": image})
+    assert torch.allclose(torch.sigmoid(a["heatmap"]), torch.sigmoid(b["heatmap"]), atol=2e-3)
+    assert torch.allclose(torch.softmax(a["orientation"], 1), torch.softmax(b["orientation"], 1), atol=2e-3)
