@@ -52,8 +52,12 @@ def write_table(path: str | Path, df, **kw) -> Path:
 
 
 def write_figure(path: str | Path, fig, **kw) -> Path:
+    """Saves a matplotlib figure and closes it (figures left open pile up over a folder of images)."""
+    import matplotlib.pyplot as plt
+
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, **kw)
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or None, **kw)
+    plt.close(fig)
     return Path(path)
 
 

@@ -8,7 +8,12 @@ import torch.distributed as dist
 
 
 def setup() -> tuple[int, int, int]:
-    """(rank, local_rank, world_size); initialises the process group under torchrun."""
+    """(rank, local_rank, world_size); initialises the process group under torchrun, or under SLURM tasks started
+    by submitit (conf/hydra/launcher/slurm.yaml), whose variables are turned into torchrun's first."""
+    if "WORLD_SIZE" not in os.environ and os.environ.get("SUBMITIT_EXECUTOR") == "slurm" \
+            and int(os.environ.get("SLURM_NTASKS", 1)) > 1:
+        from submitit.helpers import TorchDistributedEnvironment
+        TorchDistributedEnvironment().export(set_cuda_visible_devices=False)   # cuda:LOCAL_RANK picks the GPU
     world = int(os.environ.get("WORLD_SIZE", 1))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")

@@ -1,4 +1,6 @@
-"""The digitized leads drawn over the rectified page they were read from: the quickest check of a result."""
+"""The digitized leads drawn over the rectified page they were read from: the quickest check of a result.  The
+canonical 5 mm grid drawn on top shows the rectification (where it is right, it covers the printed grid), and a
+known signal drawn under the leads shows the errors."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +8,10 @@ import numpy as np
 from data import geometry as G
 
 
-def plot_leads(page: np.ndarray, leads: dict[str, np.ndarray], fs: int, k=1.0, title: str = ""):
-    """BGR rectified page at scale k + lead -> mV (each lead's own window) -> matplotlib Figure."""
+def plot_leads(page: np.ndarray, leads: dict[str, np.ndarray], fs: int, k=1.0, title: str = "",
+               truth: dict[str, np.ndarray] | None = None, grid: bool = True):
+    """BGR rectified page at scale k + lead -> mV (each lead's own window) -> matplotlib Figure.  ``truth``: lead ->
+    mV over the same windows, drawn in red under the digitized blue; ``grid``: the canonical 5 mm lines in cyan."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -16,13 +20,21 @@ def plot_leads(page: np.ndarray, leads: dict[str, np.ndarray], fs: int, k=1.0, t
     h, w = page.shape[:2]
     fig, ax = plt.subplots(figsize=((w / kx) / (h / ky) * 8, 8), dpi=120)
     ax.imshow(page[..., ::-1] if page.ndim == 3 else page, cmap="gray", aspect=kx / ky)
+    if grid:
+        pts, _ = G.grid_lattice()
+        for x in np.unique(pts[:, 0]):
+            ax.axvline(x * kx, color="c", lw=0.3, alpha=0.6)
+        for y in np.unique(pts[:, 1]):
+            ax.axhline(y * ky, color="c", lw=0.3, alpha=0.6)
     for slot in G.lead_slots():
         if slot.lead == G.RHYTHM_LEAD and not slot.is_rhythm:
             continue
-        v = leads[slot.lead]
         a, _ = G.slot_sample_window(slot, fs)
-        t = (a + np.arange(len(v))) / fs
-        ax.plot(G.time_to_x(t, kx), G.mv_to_y(v, slot.row, ky), lw=0.8, color="tab:blue")
+        for values, colour, lw in ((truth or {}).get(slot.lead), "tab:red", 1.6), (leads[slot.lead], "tab:blue", 0.8):
+            if values is None:
+                continue
+            t = (a + np.arange(len(values))) / fs
+            ax.plot(G.time_to_x(t, kx), G.mv_to_y(np.asarray(values), slot.row, ky), lw=lw, color=colour)
         ax.text(G.time_to_x(slot.t0, kx) + 4, G.mv_to_y(1.6, slot.row, ky), slot.lead, color="tab:blue", fontsize=8)
     ax.set_axis_off()
     ax.set_title(title or "digitized leads (blue) over the rectified page")

@@ -38,6 +38,29 @@ def test_gpu_experiment_uses_pretrained_weights_and_smoke_does_not(make_cfg):
     assert make_cfg(["stage=0", "experiment=smoke"]).model.pretrained is False
 
 
+def test_the_slurm_launcher_composes_with_a_sweep_and_rank_variables_come_from_slurm(monkeypatch):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import get_class
+
+    from engine import dist
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=map_stage_args(["hydra/launcher=slurm", "stage=2", "experiment=smoke",
+                                                          "hydra.launcher.gpus_per_node=4"]),
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert get_class(launcher._target_).__name__ == "SlurmLauncher"              # the plugin is installed
+    assert launcher.gpus_per_node == 4 and launcher.timeout_min == 240 and cfg.stage.id == 2
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(dist, "dist", type("D", (), {"is_initialized": staticmethod(lambda: True)}))
+    env = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "7", "SLURM_NTASKS": "4", "SLURM_PROCID": "2",
+           "SLURM_LOCALID": "2", "SLURM_JOB_NUM_NODES": "1", "SLURM_NODEID": "0", "SLURM_JOB_NODELIST": "gpu01"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert dist.setup() == (2, 2, 4) and os.environ["MASTER_ADDR"] == "gpu01"
+
+
 def test_each_stage_config_names_its_task_and_an_unknown_stage_lists_the_valid_ones(make_cfg):
     from hydra.errors import MissingConfigException
 
