@@ -51,14 +51,17 @@ def test_the_slurm_launcher_composes_with_a_sweep_and_rank_variables_come_from_s
     launcher = cfg.hydra.launcher
     assert get_class(launcher._target_).__name__ == "SlurmLauncher"              # the plugin is installed
     assert launcher.gpus_per_node == 4 and launcher.timeout_min == 240 and cfg.stage.id == 2
-    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(key, raising=False)
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(key, "")                  # recorded, so that what setup() exports is undone afterwards
+        monkeypatch.delenv(key)
     monkeypatch.setattr(dist, "dist", type("D", (), {"is_initialized": staticmethod(lambda: True)}))
     env = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "7", "SLURM_NTASKS": "4", "SLURM_PROCID": "2",
            "SLURM_LOCALID": "2", "SLURM_JOB_NUM_NODES": "1", "SLURM_NODEID": "0", "SLURM_JOB_NODELIST": "gpu01"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     assert dist.setup() == (2, 2, 4) and os.environ["MASTER_ADDR"] == "gpu01"
+    monkeypatch.undo()
+    assert "WORLD_SIZE" not in os.environ                                   # later tests train unaffected
 
 
 def test_each_stage_config_names_its_task_and_an_unknown_stage_lists_the_valid_ones(make_cfg):
