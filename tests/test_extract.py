@@ -122,3 +122,19 @@ def test_rows_are_searched_only_near_their_baseline(page):
     whole = extract_leads(stray, lengths, FS, 1.0, ExtractConfig(band_mv=0))
     banded = extract_leads(stray, lengths, FS, 1.0, ExtractConfig(band_mv=3.0))
     assert _snr_db(truth, banded) > 30 > _snr_db(truth, whole) + 10
+
+
+def test_confidence_names_the_lead_whose_trace_is_missing(page):
+    from pagekit.extract import extract_with_confidence
+
+    probs, truth = page
+    probs = probs.copy()
+    v2 = next(s for s in G.lead_slots() if s.lead == "V2")
+    x0, x1 = G.time_to_x(v2.t0), G.time_to_x(v2.t1)
+    probs[v2.row][:, int(x0 + 0.4 * (x1 - x0)):int(x1)] = 0.0                       # 60 % of V2 not printed
+    lengths = {lead: len(v) for lead, v in truth.items()}
+    leads, conf = extract_with_confidence(probs, lengths, FS, 1.0)
+    assert set(conf) == set(G.LEADS) and leads.keys() == conf.keys()
+    assert conf["V2"]["gap_share"] == pytest.approx(0.6, abs=0.01) and conf["V2"]["trace_prob"] < 0.45
+    others = [c for lead, c in conf.items() if lead != "V2"]
+    assert all(c["gap_share"] == 0 and c["trace_prob"] > 0.8 for c in others)
