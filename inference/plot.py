@@ -22,10 +22,8 @@ def plot_leads(page: np.ndarray, leads: dict[str, np.ndarray], fs: int, k=1.0, t
     ax.imshow(page[..., ::-1] if page.ndim == 3 else page, cmap="gray", aspect=kx / ky)
     if grid:
         pts, _ = G.grid_lattice()
-        for x in np.unique(pts[:, 0]):
-            ax.axvline(x * kx, color="c", lw=0.3, alpha=0.6)
-        for y in np.unique(pts[:, 1]):
-            ax.axhline(y * ky, color="c", lw=0.3, alpha=0.6)
+        ax.vlines(np.unique(pts[:, 0]) * kx, 0, h - 1, color="c", lw=0.3, alpha=0.6)
+        ax.hlines(np.unique(pts[:, 1]) * ky, 0, w - 1, color="c", lw=0.3, alpha=0.6)
     for slot in G.lead_slots():
         if slot.lead == G.RHYTHM_LEAD and not slot.is_rhythm:
             continue
