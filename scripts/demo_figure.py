@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,7 +36,6 @@ class Options:
 
 def figure(dig: Digitizer, image: Path, truth: dict[str, np.ndarray], fs: int, title: str):
     import matplotlib.pyplot as plt
-    import cv2
 
     reading = dig.run([image], [fs], [{lead: len(v) for lead, v in truth.items()}])[0]
     snr = float(to_db(image_ratio(truth, reading.leads, fs)))
