@@ -96,7 +96,7 @@ class BaseDigitizer:
 
 def full_lengths(fs: int) -> dict[str, int]:
     """Every lead's whole printed window: 2.5 s for the short leads, 10 s for lead II."""
-    return {lead: b - a for lead, (a, b) in ((lead, G.lead_sample_window(lead, fs)) for lead in G.LEADS)}
+    return {lead: b - a for lead, (a, b) in zip(G.LEADS, (G.lead_sample_window(lead, fs) for lead in G.LEADS))}
 
 
 def leads_frame(leads: dict[str, np.ndarray], fs: int) -> pd.DataFrame:
