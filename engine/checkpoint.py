@@ -55,3 +55,18 @@ def load(path: str | Path, map_location="cpu") -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found (resume=... or checkpoints=[...] must name a .pt file)")
     return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def init_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load the weights of a training checkpoint (its EMA when kept) or of an exported fp16 file into ``model``,
+    in the model's own dtype; a file of another architecture is an error naming the keys that differ."""
+    ckpt = load(path)
+    state = ckpt.get("ema") or ckpt["model"]
+    own = model.state_dict()
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or extra or wrong:
+        raise ValueError(f"init_from={path}: its weights do not fit this model (missing {missing[:3]}, unexpected "
+                         f"{extra[:3]}, other shapes {wrong[:3]}); train with the config it was saved with "
+                         f"(model.* as in its .yaml)")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})

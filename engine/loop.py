@@ -145,6 +145,8 @@ def train(cfg: DictConfig) -> dict:
             if dist.is_main():        # what a run killed between last.pt and best.pt / the log did not write
                 checkpoint.restore_best(ckpt, cfg.resume, out_dir / "best.pt", monitor)
                 logger.restore(Path(cfg.resume).parent / "log.jsonl", ckpt)
+        elif cfg.get("init_from"):          # a resumed run already holds the fine-tuned weights
+            checkpoint.init_weights(model, cfg.init_from)
         if cfg.trainer.compile:
             model = torch.compile(model)
         if world > 1:

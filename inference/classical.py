@@ -19,20 +19,11 @@ from data import geometry as G
 from engine.device import Timer
 from inference.pipeline import BaseDigitizer, Reading
 from pagekit.extract import ExtractConfig, extract_with_confidence
-from pagekit.image import as_bgr, read_image
+from pagekit.image import ink, read_image
 
 # band 3 mV + Viterbi: tall waves are not clipped (argmax within 1.8 mV was 0.7 dB better on data.synth pages, whose
 # waves are smaller, and clips every QRS beyond the band)
 CLASSICAL_EXTRACT = {"method": "viterbi", "subpixel": "none", "band_mv": 3.0, "min_prob": 0.1}
-
-
-def ink(page: np.ndarray, background_px: int = 51) -> np.ndarray:
-    """(H, W) float32 darkness in [0, 1] of a BGR page.  A pixel's brightest channel is used, so coloured grid lines
-    (each bright in at least one channel) look like paper and the grey-to-black trace stays dark; dividing by the
-    local paper level (a wide median) evens out shadows and tinted paper."""
-    v = as_bgr(page).max(axis=2).astype(np.float32)
-    paper = cv2.medianBlur(v.astype(np.uint8), background_px | 1).astype(np.float32)
-    return np.clip(1.0 - v / np.maximum(paper, 1.0), 0.0, 1.0)
 
 
 def row_maps(dark: np.ndarray, k, tie_break: float = 0.3) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Page images: reading, letterboxing, downscaling, padding to the network's stride, and coordinate channels."""
+"""Page images: reading, letterboxing, downscaling, padding to the networks' stride, coordinates, ink darkness."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -98,3 +98,12 @@ def rot90_points(pts: np.ndarray, size: int, turns: int) -> np.ndarray:
     for _ in range(turns % 4):
         x, y = size - 1 - y, x
     return np.stack([x, y], -1)
+
+
+def ink(page: np.ndarray, background_px: int = 51) -> np.ndarray:
+    """(H, W) float32 darkness in [0, 1] of a BGR page.  A pixel's brightest channel is used, so coloured grid lines
+    (each bright in at least one channel) look like paper and the grey-to-black trace stays dark; dividing by the
+    local paper level (a wide median) evens out shadows and tinted paper."""
+    v = as_bgr(page).max(axis=2).astype(np.float32)
+    paper = cv2.medianBlur(v.astype(np.uint8), background_px | 1).astype(np.float32)
+    return np.clip(1.0 - v / np.maximum(paper, 1.0), 0.0, 1.0)

@@ -39,6 +39,8 @@ SETTINGS = {
     "viterbi + soft, min_prob 0.2": dict(method="viterbi", subpixel="soft", min_prob=0.2),
     "viterbi + soft + short II 0.5": dict(method="viterbi", subpixel="soft", blend_short_ii=0.5),
     "viterbi + soft + Einthoven 0.5": dict(method="viterbi", subpixel="soft", einthoven=0.5),
+    "viterbi + soft + Einthoven 1": dict(method="viterbi", subpixel="soft", einthoven=1.0),
+    "viterbi + soft, band 4 mV": dict(method="viterbi", subpixel="soft", band_mv=4.0),
 }
 
 

@@ -105,7 +105,8 @@ def test_the_classical_baseline_reads_clean_pages_and_beats_zeros(smoke_runs, tm
 def test_the_classical_ink_map_ignores_coloured_grid_and_masks_the_printed_layout():
     from data.synth import signals
     from data.synth.render import PageStyle, render_page
-    from inference.classical import ink, layout_mask
+    from inference.classical import layout_mask
+    from pagekit.image import ink
 
     frame = signals.to_competition_frame(signals.simulate(500, np.random.default_rng(1)), 500)
     page = render_page(frame, 500, PageStyle())                     # red grid, near-black trace

@@ -130,3 +130,25 @@ def test_torchrun_two_processes_on_cpu(tmp_path, smoke_data):
     ckpt = load(tmp_path / "last.pt")
     # each rank sees half the images, so half the single-process steps (4) per run
     assert ckpt["epoch"] == 1 and ckpt["step"] == 2 and not any(k.startswith("module.") for k in ckpt["model"])
+
+
+def test_init_from_starts_from_exported_weights_with_a_new_schedule(tmp_path, smoke_runs, make_cfg):
+    from engine.checkpoint import init_weights, load
+    from engine.loop import train
+    from pagekit.registry import create_model
+    from pagekit.weights import export
+
+    source = tmp_path / "w" / "stage0.pt"
+    export(smoke_runs[0], source)                                         # fp16 slim weights
+    cfg = make_cfg(["stage=0", "experiment=smoke", f"init_from={source}", "optimizer.lr=1e-12",
+                    "optimizer.weight_decay=0"], tmp_path / "ft", smoke_runs["data"])
+    train(cfg)
+    tuned, start = load(tmp_path / "ft" / "last.pt"), load(source)["model"]
+    assert tuned["step"] == 4 and tuned["epoch"] == 1                    # a schedule of its own, from step 0
+    params = {k for k, _ in create_model(cfg.model).named_parameters()}
+    for k in params:                                     # lr ~ 0: the weights are the exported ones (fp16 apart)
+        assert torch.allclose(tuned["model"][k], start[k].float(), atol=1e-3), k
+    assert any(not torch.allclose(v.float(), torch.zeros_like(v.float())) for v in start.values())
+    other = create_model({**cfg.model, "decoder_channels": [16, 8, 8]})
+    with pytest.raises(ValueError, match=r"init_from=.*do not fit this model"):
+        init_weights(other, source)
