@@ -35,7 +35,8 @@ def split_images(cfg, with_train: bool = True, labelled: bool = True) -> tuple[l
         images = images[[label_path(p).is_file() for p in images["path"]]]
     if images.empty:
         why = (": stages 0 and 1 (and 2, unless model.rectify_with=[stage0.pt,stage1.pt]) need the generator's "
-               "*.label.json beside each image (python -m data.synth ...)") if labelled else ""
+               "*.label.json beside each image (python -m data.synth ...; the competition's images: "
+               "python -m inference.autolabel data_dir=...)") if labelled else ""
         raise FileNotFoundError(f"no {'labelled ' if labelled else ''}images under {root}/train{why}")
     folds = load_folds(root, int(cfg.data.n_folds)).set_index("id")["fold"]
     is_val = images["id"].map(folds).to_numpy() == int(cfg.data.val_fold)

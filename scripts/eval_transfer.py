@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data import cli  # noqa: E402
 from data import geometry as G  # noqa: E402
 from data.competition import Competition  # noqa: E402
+from data.eik import sample_positions  # noqa: E402
 from data.files import write_table  # noqa: E402
 from engine.report import summarize_by_type  # noqa: E402
 from inference.classical import ClassicalDigitizer  # noqa: E402
@@ -51,22 +52,6 @@ from stage1_rectify.predict import predict as predict1  # noqa: E402
 from stage1_rectify.warp import canonical_to_raw  # noqa: E402
 
 EIK_DEV = str(Path(__file__).resolve().parents[2] / "shared" / "eik_dev")
-
-
-def sample_positions(doc: dict, signals: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(canonical page px, image px) of every plotted sample, (N, 2) x, y each."""
-    fs = float(doc["sampling_frequency"])
-    n_full = max(lead["end_sample"] - lead["start_sample"] for lead in doc["leads"])
-    rows = {s.lead + ("_rhythm" if s.is_rhythm else ""): s.row for s in G.lead_slots()}
-    canon, image = [], []
-    for lead in doc["leads"]:
-        name = lead["lead_name"] + ("_rhythm" if lead["end_sample"] - lead["start_sample"] == n_full else "")
-        idx = np.arange(lead["start_sample"], lead["end_sample"])
-        v = signals[lead["lead_name"]].to_numpy()[idx]
-        ok = np.isfinite(v)
-        canon.append(np.stack([G.time_to_x(idx[ok] / fs), G.mv_to_y(v[ok], rows[name])], -1))
-        image.append(np.asarray(lead["plotted_pixels"], dtype=np.float64)[ok][:, ::-1])       # [y, x] -> x, y
-    return np.concatenate(canon), np.concatenate(image)
 
 
 def exact_homography(canon: np.ndarray, image: np.ndarray) -> np.ndarray:
