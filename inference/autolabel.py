@@ -38,7 +38,7 @@ from data.labels import PageLabel, label_path
 from pagekit.autolabel import autolabel
 from pagekit.image import ink, read_image
 
-SUMMARY_COLUMNS = ["image", "type", "status", "method", "on_ink", "p90_mm", "ecc", "reason", "seconds"]
+SUMMARY_COLUMNS = ["image", "type", "status", "method", "on_ink", "on_ink_steep", "p90_mm", "ecc", "reason", "seconds"]
 
 
 @dataclass
@@ -104,8 +104,8 @@ def label_record(comp: Competition, record_id: str, rows: pd.DataFrame, opts: Op
                 out.append({**row, "status": "skipped", "reason": "already labelled"})
                 continue
             res = autolabel(image, signals, int(r.fs), r.type, reference, opts.dense, starts(image))
-            row |= {"method": res.method, "on_ink": res.on_ink, "p90_mm": res.p90_mm, "ecc": res.ecc,
-                    "seconds": time.perf_counter() - t0}
+            row |= {"method": res.method, "on_ink": res.on_ink, "on_ink_steep": res.on_ink_steep,
+                    "p90_mm": res.p90_mm, "ecc": res.ecc, "seconds": time.perf_counter() - t0}
             if not res.accepted:
                 out.append({**row, "status": "rejected", "reason": res.reason})
                 continue

@@ -7,8 +7,9 @@ repeats every 5 mm, it is aperiodic, so aligning it with the image's ink fixes t
 2. ECC (``cv2.findTransformECC``, homography) of the drawn trace against the image's ink, coarse to fine.
 3. Dense refinement (``dense=True``): the translation of each tile of the page by ECC, smoothed by a thin-plate
    spline, for curled and wrinkled pages.
-4. Verification with the signal: where every sample lands through the map, the share of them on ink and the
-   distance to the nearest ink (mm).  A map below the thresholds is rejected with its reason, never kept silently.
+4. Verification with the signal: where every sample lands through the map, the share of them on ink (over all
+   samples and over the steep ones, which see a map off along the trace) and the distance to the nearest ink (mm).
+   A map below the thresholds is rejected with its reason, never kept silently.
 The result is a ``data.labels.PageLabel`` (the generator's format), so every stage trains from it unchanged.
 ECG-Image-Kit prints its rows 2-5 px lower against the grid than the canonical geometry: a label found from the
 trace puts the grid that much off, and the trace (what stage 2 learns and the metric scores) right.
@@ -33,6 +34,7 @@ ON_INK_MM = 0.2                      # a sample within this of ink counts as on 
 @dataclass
 class Thresholds:
     min_on_ink: float = 0.9          # share of samples on ink
+    min_on_ink_steep: float = 0.8    # the same over the steep samples, which see a map off along the trace
     max_p90_mm: float = 0.5          # 90th percentile of the samples' distance to ink
     min_ecc: float = 0.3             # correlation of the drawn trace with the ink after ECC
 
@@ -43,6 +45,7 @@ class AutoLabel:
     H: np.ndarray | None             # canonical px (scale 1) -> image px, before the dense correction
     field: object = None             # the dense correction (canonical px -> canonical px offset), or None
     on_ink: float = 0.0
+    on_ink_steep: float = 0.0
     p90_mm: float = np.inf
     ecc: float = 0.0
     method: str = ""                 # reference | template (+ dense)
@@ -147,7 +150,7 @@ def plausible(H: np.ndarray, image_shape) -> bool:
 
 
 def dense_correction(dark: np.ndarray, signals: pd.DataFrame, fs: int, H: np.ndarray, k: float = 0.5,
-                     tiles=(8, 6), smoothing: float = 1.0):
+                     tiles=(14, 10), smoothing: float = 1.0):
     """A smooth field (canonical px -> image px offset) from the translation of each page tile by ECC, or None.
     Tiles without enough trace are skipped; the field is a thin-plate smoothing spline over the tile centres."""
     w, h = G.page_size(k)
@@ -187,21 +190,29 @@ def canon_to_image(H: np.ndarray, field, pts: np.ndarray) -> np.ndarray:
 
 
 def verify(dark: np.ndarray, signals: pd.DataFrame, fs: int, H: np.ndarray, field=None,
-           threshold: float = 0.2) -> tuple[float, float]:
-    """(share of the record's samples that land within ON_INK_MM of ink, 90th percentile of their distance to ink
-    in mm) through the map.  Ink: darkness above ``threshold``."""
-    pts = np.concatenate(list(G.trace_points(signals, fs).values()))
-    if len(pts) == 0:
-        return 0.0, np.inf
+           threshold: float = 0.2) -> tuple[float, float, float]:
+    """Where the record's samples land through the map: (share within ON_INK_MM of ink, the same share over the
+    steep samples, 90th percentile of the distance to ink in mm).  Ink: darkness above ``threshold``.  A map off
+    along a flat stretch of trace still meets ink; on the steep samples (QRS flanks) it does not."""
+    pts, steep = [], []
+    for p in G.trace_points(signals, fs).values():
+        if len(p) >= 3:
+            t = np.gradient(p, axis=0)
+            pts.append(p)
+            steep.append(np.abs(t[:, 1]) > 1.5 * np.abs(t[:, 0]))       # rising faster than 56 degrees
+    if not pts:
+        return 0.0, 0.0, np.inf
+    pts, steep = np.concatenate(pts), np.concatenate(steep)
     xy = canon_to_image(H, field, pts)
     dist = cv2.distanceTransform((dark <= threshold).astype(np.uint8), cv2.DIST_L2, 3)
     h, w = dark.shape
     inside = (xy[:, 0] >= 0) & (xy[:, 0] <= w - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= h - 1)
     d = np.full(len(xy), np.inf)
-    xi = np.clip(np.round(xy[inside]).astype(int), 0, [w - 1, h - 1])
+    xi = np.round(xy[inside]).astype(int)
     d[inside] = dist[xi[:, 1], xi[:, 0]]
     mm = d / (image_scale(H) * G.PX_PER_MM)
-    return float(np.mean(mm <= ON_INK_MM)), float(np.percentile(mm, 90))
+    on = mm <= ON_INK_MM
+    return float(on.mean()), float(on[steep].mean()) if steep.any() else 1.0, float(np.percentile(mm, 90))
 
 
 def make_label(H: np.ndarray, field, image_shape, image_type: str, evidence: dict) -> PageLabel:
@@ -244,15 +255,18 @@ def autolabel(image: np.ndarray, signals: pd.DataFrame, fs: int, image_type: str
             best = ("template", H, cc)
     method, H, cc = best
     field = dense_correction(dark, signals, fs, H) if dense and cc > 0 else None
-    on_ink, p90 = verify(dark, signals, fs, H, field)
-    out = AutoLabel(None, H, field, on_ink, p90, cc, method + (" + dense" if field is not None else ""))
+    on_ink, steep, p90 = verify(dark, signals, fs, H, field)
+    out = AutoLabel(None, H, field, on_ink, steep, p90, cc, method + (" + dense" if field is not None else ""))
     reasons = [r for ok, r in ((cc >= th.min_ecc, f"trace correlation {cc:.2f} < {th.min_ecc}"),
                                (on_ink >= th.min_on_ink, f"{on_ink:.0%} of samples on ink < {th.min_on_ink:.0%}"),
+                               (steep >= th.min_on_ink_steep,
+                                f"{steep:.0%} of steep samples on ink < {th.min_on_ink_steep:.0%}"),
                                (p90 <= th.max_p90_mm, f"p90 distance to ink {p90:.2f} mm > {th.max_p90_mm}"))
                if not ok]
     if reasons:
         out.reason = "; ".join(reasons)
         return out
-    evidence = {"method": out.method, "on_ink": round(on_ink, 4), "p90_mm": round(p90, 3), "ecc": round(cc, 4)}
+    evidence = {"method": out.method, "on_ink": round(on_ink, 4), "on_ink_steep": round(steep, 4),
+                "p90_mm": round(p90, 3), "ecc": round(cc, 4)}
     out.label = make_label(H, field, image.shape, image_type, evidence)
     return out

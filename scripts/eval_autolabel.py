@@ -2,7 +2,7 @@
 it, and compare, per image type:
 
     python scripts/eval_autolabel.py [data_dir=runs/data/synth_mix_40_0] [types=0001,0005] [limit=N] [dense=true]
-                                     [out=autolabel_eval.csv]
+                                     [checkpoints=[stage0.pt]] [out=autolabel_eval.csv]
 
 Truth: the generator's label files (``*.label.json``, a synthetic competition) or ECG-Image-Kit's JSON
 (``plotted_pixels``, ../shared/eik_dev).  The error is the distance between where each plotted sample of the
@@ -29,6 +29,7 @@ from data.competition import Competition  # noqa: E402
 from data.eik import sample_positions  # noqa: E402
 from data.files import write_table  # noqa: E402
 from data.labels import PageLabel, label_path  # noqa: E402
+from inference.autolabel import Stage0Starts  # noqa: E402
 from pagekit.autolabel import autolabel, image_scale  # noqa: E402
 from pagekit.image import ink, read_image  # noqa: E402
 
@@ -40,7 +41,8 @@ class Options:
     data_dir: str = "runs/data/synth_mix_40_0"
     types: list[str] = field(default_factory=list)
     limit: int | None = None
-    dense: bool = False
+    dense: bool = True
+    checkpoints: list[str] = field(default_factory=list)     # stage 0: its page as another start
     out: str | None = None
 
 
@@ -55,16 +57,16 @@ def truth_points(path: Path, signals: pd.DataFrame, fs: int) -> tuple[np.ndarray
     return None
 
 
-def evaluate_record(comp: Competition, rows: pd.DataFrame, dense: bool) -> list[dict]:
+def evaluate_record(comp: Competition, rows: pd.DataFrame, dense: bool, starts: Stage0Starts) -> list[dict]:
     signals = comp.load_signals(rows.iloc[0].id)
     out, reference = [], None
     for r in rows.sort_values("type").itertuples():       # 0001 first: the others register to it
         image = read_image(r.path)
         t0 = time.perf_counter()
-        res = autolabel(image, signals, int(r.fs), r.type, reference, dense)
+        res = autolabel(image, signals, int(r.fs), r.type, reference, dense, starts(image))
         row = {"type": r.type, "image": Path(r.path).stem, "accepted": res.accepted, "method": res.method,
-               "on_ink": res.on_ink, "p90_ink_mm": res.p90_mm, "ecc": res.ecc, "reason": res.reason,
-               "seconds": time.perf_counter() - t0}
+               "on_ink": res.on_ink, "on_ink_steep": res.on_ink_steep, "p90_ink_mm": res.p90_mm, "ecc": res.ecc,
+               "reason": res.reason, "seconds": time.perf_counter() - t0}
         truth = truth_points(Path(r.path), signals, int(r.fs))
         if truth is not None and res.H is not None:
             canon, true_px = truth
@@ -94,9 +96,9 @@ def main(argv=None) -> pd.DataFrame:
         comp = Competition(opts.data_dir)
         images = comp.images(opts.types or None)
     ids = list(dict.fromkeys(images["id"]))[:opts.limit] if opts.limit else list(dict.fromkeys(images["id"]))
-    rows = []
+    rows, starts = [], Stage0Starts(opts.checkpoints, "cpu")
     for rid in tqdm(ids, desc="records"):
-        rows += evaluate_record(comp, images[images["id"] == rid], opts.dense)
+        rows += evaluate_record(comp, images[images["id"] == rid], opts.dense, starts)
     df = pd.DataFrame(rows)
     out = summary(df)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
