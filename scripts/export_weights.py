@@ -2,10 +2,13 @@
 model card (how it was trained, on what, and what it scores):
 
     python scripts/export_weights.py CKPT... [out=weights] [transfer=transfer.csv] [machine="2-core CPU"]
+                                     [stageN.model.KEY=VALUE ...]
 
 CKPT: a best.pt of ``python train.py`` (its run folder's .hydra/overrides.yaml gives the command, log.jsonl the
 training time).  ``transfer``: the table of ``scripts/eval_transfer.py ... out=transfer.csv`` measured with these
-checkpoints, whose columns of each stage go into its card.  Writes ``OUT/stage{N}.pt``, ``.yaml`` and ``.md``.
+checkpoints, whose columns of each stage go into its card.  ``stageN.model.KEY=VALUE``: a decoding setting changed
+in the shipped config (e.g. ``stage1.model.smoothing=1000``), named in the card.  Writes ``OUT/stage{N}.pt``,
+``.yaml`` and ``.md``.
 """
 from __future__ import annotations
 
@@ -15,12 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 import yaml
+from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import cli  # noqa: E402
 from data.files import write_text  # noqa: E402
+from pagekit.registry import override  # noqa: E402
 from pagekit.weights import export  # noqa: E402
 
 ROLE = {
@@ -42,6 +48,7 @@ class Options:
     out: str = "weights"
     transfer: str | None = None
     machine: str = "2-core CPU (no GPU)"
+    overrides: dict = field(default_factory=dict)
 
 
 def run_facts(ckpt: Path) -> tuple[str, float | None]:
@@ -57,7 +64,17 @@ def run_facts(ckpt: Path) -> tuple[str, float | None]:
     return command, minutes
 
 
-def card(stage: int, slim: dict, ckpt: Path, pt: Path, transfer: pd.DataFrame | None, machine: str) -> str:
+def started_from(init_from: str | None, machine: str) -> list[str]:
+    """The card's line for a fine-tuned run: the run it started from."""
+    if not init_from:
+        return []
+    command, minutes = run_facts(Path(init_from))
+    return [f"- Started from the weights of `{init_from}` (`{command}`, {minutes or 0:.0f} min on {machine}), "
+            f"with a new schedule"]
+
+
+def card(stage: int, slim: dict, ckpt: Path, pt: Path, transfer: pd.DataFrame | None, machine: str,
+         changed: dict | None = None) -> str:
     cfg, m = slim["config"], slim["config"]["model"]
     n_params = sum(v.numel() for v in slim["model"].values())
     command, minutes = run_facts(ckpt)
@@ -74,7 +91,10 @@ def card(stage: int, slim: dict, ckpt: Path, pt: Path, transfer: pd.DataFrame | 
         f"- Data: synthetic pages only (`python -m data.synth`): {gen.get('n_records')} records x "
         f"{len(gen.get('types') or [])} image types, seed {gen.get('seed')}, signals `{gen.get('source')}`; "
         f"validation = fold {cfg['data'].get('val_fold')} of {cfg['data'].get('n_folds')} (records never trained on)",
-        "- Not trained on any competition image nor on ../shared/eik_dev (validation only).", "",
+        *started_from(cfg.get("init_from"), machine),
+        "- Not trained on any competition image nor on ../shared/eik_dev (validation only).",
+        *(["- Changed at export (decoding only, the weights are the run's): "
+           + ", ".join(f"`{k}={v}`" for k, v in changed.items())] if changed else []), "",
         "## Own synthetic validation (best epoch)", "",
         "| metric | value |", "|---|---|",
         *[f"| {k} | {v:.4g} |" for k, v in val.items() if isinstance(v, (int, float))], "",
@@ -90,7 +110,7 @@ def card(stage: int, slim: dict, ckpt: Path, pt: Path, transfer: pd.DataFrame | 
 
 
 def main(argv=None) -> list[Path]:
-    opts = cli.parse(Options, argv, __doc__, positional=("checkpoints",))
+    opts = cli.parse(Options, argv, __doc__, positional=("checkpoints",), rest="overrides")
     out = Path(opts.out)
     with cli.reported():
         transfer = pd.read_csv(opts.transfer, dtype={"type": str}) if opts.transfer else None
@@ -101,9 +121,16 @@ def main(argv=None) -> list[Path]:
             pt = out / "tmp_export.pt"
             slim = export(ckpt, pt)
         stage = int(slim["config"]["stage"]["id"])
+        changed = {k.split(".", 1)[1]: yaml.safe_load(v) if isinstance(v, str) else v
+                   for k, v in opts.overrides.items() if k.startswith(f"stage{stage}.")}
+        if changed:
+            with cli.reported():
+                slim["config"] = OmegaConf.to_container(override(OmegaConf.create(slim["config"]), changed,
+                                                                 f"checkpoint {ckpt}"))
+            torch.save(slim, pt)
         pt = pt.rename(out / f"stage{stage}.pt")
         write_text(pt.with_suffix(".yaml"), yaml.safe_dump(slim["config"], sort_keys=False))
-        write_text(pt.with_suffix(".md"), card(stage, slim, ckpt, pt, transfer, opts.machine))
+        write_text(pt.with_suffix(".md"), card(stage, slim, ckpt, pt, transfer, opts.machine, changed))
         print(f"wrote {pt} ({pt.stat().st_size / 2**20:.1f} MiB), its .yaml and .md")
         written.append(pt)
     return written

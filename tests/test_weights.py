@@ -57,3 +57,19 @@ def test_export_halves_the_file_and_the_model_answers_as_before(smoke_runs, tmp_
         a, b = full({"image": image}), half({"image": image})
     assert torch.allclose(torch.sigmoid(a["heatmap"]), torch.sigmoid(b["heatmap"]), atol=2e-3)
     assert torch.allclose(torch.softmax(a["orientation"], 1), torch.softmax(b["orientation"], 1), atol=2e-3)
+
+
+def test_export_script_writes_card_and_config_with_a_decoding_change(smoke_runs, tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from export_weights import main
+
+    [pt] = main([str(smoke_runs[1]), f"out={tmp_path}", "stage1.model.smoothing=250", "stage0.model.sigma=9"])
+    _, cfg = load_model(pt)
+    assert pt.name == "stage1.pt" and cfg["model"]["smoothing"] == 250          # a number, as YAML reads it
+    assert "smoothing: 250" in pt.with_suffix(".yaml").read_text()
+    card = pt.with_suffix(".md").read_text()
+    assert "`model.smoothing=250`" in card and "sigma" not in card.split("Changed at export")[1].split("\n")[0]
+    with pytest.raises(SystemExit):                                             # a key the config lacks is named
+        main([str(smoke_runs[1]), f"out={tmp_path / 'b'}", "stage1.model.smothing=1"])
