@@ -103,7 +103,7 @@ def label_record(comp: Competition, record_id: str, rows: pd.DataFrame, opts: Op
                     reference = (ink(image), np.linalg.inv(PageLabel.load(label_path(path)).homography()))
                 out.append({**row, "status": "skipped", "reason": "already labelled"})
                 continue
-            res = autolabel(image, signals, int(r.fs), r.type, reference, opts.dense, starts(image))
+            res = autolabel(image, signals, int(r.fs), r.type, reference, opts.dense, lambda: starts(image))
             row |= {"method": res.method, "on_ink": res.on_ink, "on_ink_steep": res.on_ink_steep,
                     "p90_mm": res.p90_mm, "ecc": res.ecc, "seconds": time.perf_counter() - t0}
             if not res.accepted:

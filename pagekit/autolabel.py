@@ -229,21 +229,26 @@ def make_label(H: np.ndarray, field, image_shape, image_type: str, evidence: dic
 
 def autolabel(image: np.ndarray, signals: pd.DataFrame, fs: int, image_type: str,
               reference: tuple[np.ndarray, np.ndarray] | None = None, dense: bool = True,
-              initial: list[np.ndarray] = (), thresholds: Thresholds | None = None) -> AutoLabel:
+              initial=(), thresholds: Thresholds | None = None) -> AutoLabel:
     """Label one image.  ``reference``: (ink map, H canonical -> reference px) of an image of the same record
-    already labelled (its 0001 page); ``initial``: other starting maps (H canonical -> image px, e.g. stage 0's).
+    already labelled (its 0001 page); ``initial``: other starting maps (H canonical -> image px, e.g. stage 0's),
+    or a function returning them, called only when the reference does not give a map.
     Returns the label with its evidence, or the reason for rejecting it."""
     th = thresholds or Thresholds()
     dark = ink(image)
     best = (None, None, -1.0)
-    starts = []
-    if reference is not None:
-        Hr = match_reference(dark, reference[0])
-        if Hr is not None:
-            starts.append(("reference", Hr @ reference[1]))
-    starts += [("initial", H) for H in initial]
-    for method, H0 in starts:
-        if best[2] < th.min_ecc and plausible(H0, image.shape):
+
+    def starts():                     # lazily: stage 0 runs only when the reference did not serve
+        if reference is not None:
+            Hr = match_reference(dark, reference[0])
+            if Hr is not None:
+                yield "reference", Hr @ reference[1]
+        yield from (("initial", H) for H in (initial() if callable(initial) else initial))
+
+    for method, H0 in starts():
+        if best[2] >= th.min_ecc:
+            break
+        if plausible(H0, image.shape):
             H, cc = ecc_refine(dark, signals, fs, H0)
             if cc > best[2]:
                 best = (method, H, cc)

@@ -63,7 +63,7 @@ def evaluate_record(comp: Competition, rows: pd.DataFrame, dense: bool, starts: 
     for r in rows.sort_values("type").itertuples():       # 0001 first: the others register to it
         image = read_image(r.path)
         t0 = time.perf_counter()
-        res = autolabel(image, signals, int(r.fs), r.type, reference, dense, starts(image))
+        res = autolabel(image, signals, int(r.fs), r.type, reference, dense, lambda: starts(image))
         row = {"type": r.type, "image": Path(r.path).stem, "accepted": res.accepted, "method": res.method,
                "on_ink": res.on_ink, "on_ink_steep": res.on_ink_steep, "p90_ink_mm": res.p90_mm, "ecc": res.ecc,
                "reason": res.reason, "seconds": time.perf_counter() - t0}
