@@ -5,7 +5,8 @@
 
 For every train image without a label file, ``<image stem>.label.json`` + ``.map.npz`` beside it, in the
 generator's format (keypoints, corners, lattice with indices, orientation, dense map), with the evidence in its
-``recipe`` (method, share of the record's samples on ink, their 90th-percentile distance to ink, trace correlation).
+``recipe`` (method, share of the record's samples on ink and of its steep samples, their 90th-percentile distance to
+ink, trace correlation).
 Each record's 0001 page is labelled first and the record's other images are registered to it (SIFT + RANSAC),
 else the whole image is taken as the page in each quarter turn, or stage 0's page (``checkpoints=``) is the
 start; the map is then refined on the record's own trace and verified with it (``pagekit/autolabel.py``).
@@ -57,8 +58,7 @@ def usable_signals(comp: Competition, record_id: str) -> pd.DataFrame:
     """The record's 12 leads; a lead without any value is left out of the trace (named in the error only when no
     lead is left)."""
     signals = comp.load_signals(record_id)
-    empty = [c for c in signals.columns if not np.isfinite(signals[c].to_numpy(dtype=float)).any()]
-    if len(empty) == len(signals.columns):
+    if not np.isfinite(signals.to_numpy(dtype=float)).any():
         raise ValueError(f"record {record_id}: its CSV holds no value in any lead")
     return signals
 
@@ -98,12 +98,13 @@ def label_record(comp: Competition, record_id: str, rows: pd.DataFrame, opts: Op
         row = {"image": path.name, "type": r.type}
         try:
             image = read_image(path)
+            dark = ink(image)
             if label_path(path).is_file() and not opts.overwrite:
                 if r.type == "0001":                     # an existing 0001 label still serves as the reference
-                    reference = (ink(image), np.linalg.inv(PageLabel.load(label_path(path)).homography()))
+                    reference = (dark, np.linalg.inv(PageLabel.load(label_path(path)).homography()))
                 out.append({**row, "status": "skipped", "reason": "already labelled"})
                 continue
-            res = autolabel(image, signals, int(r.fs), r.type, reference, opts.dense, lambda: starts(image))
+            res = autolabel(dark, signals, int(r.fs), r.type, reference, opts.dense, lambda: starts(image))
             row |= {"method": res.method, "on_ink": res.on_ink, "on_ink_steep": res.on_ink_steep,
                     "p90_mm": res.p90_mm, "ecc": res.ecc, "seconds": time.perf_counter() - t0}
             if not res.accepted:
@@ -111,7 +112,7 @@ def label_record(comp: Competition, record_id: str, rows: pd.DataFrame, opts: Op
                 continue
             res.label.save(label_path(path))
             if r.type == "0001":
-                reference = (ink(image), res.H)
+                reference = (dark, res.H)
             out.append({**row, "status": "labelled", "reason": ""})
         except Exception as e:                            # noqa: BLE001 - one bad image must not stop the rest
             out.append({**row, "status": "failed", "reason": f"{getattr(e, 'kind', type(e).__name__)}: {e}",

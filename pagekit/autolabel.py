@@ -25,7 +25,6 @@ from scipy.interpolate import RBFInterpolator
 
 from data import geometry as G
 from data.labels import PageLabel, canonical_points, map_grid_shape
-from pagekit.image import ink
 
 LEVELS = (0.125, 0.25, 0.5)          # canonical page scales of the coarse-to-fine ECC
 ON_INK_MM = 0.2                      # a sample within this of ink counts as on ink (the stroke is ~0.26 mm wide)
@@ -48,7 +47,7 @@ class AutoLabel:
     on_ink_steep: float = 0.0
     p90_mm: float = np.inf
     ecc: float = 0.0
-    method: str = ""                 # reference | template (+ dense)
+    method: str = ""                 # reference | initial | template (+ dense)
     reason: str | None = None        # why it was rejected
 
     @property
@@ -77,26 +76,31 @@ def draw_trace(signals: pd.DataFrame, fs: int, k: float, blur: float = 1.0) -> n
     return cv2.GaussianBlur(canvas.astype(np.float32) / 255.0, (0, 0), blur)
 
 
+def apply_h(H: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return cv2.perspectiveTransform(np.asarray(pts, np.float64).reshape(-1, 1, 2), H).reshape(-1, 2)
+
+
 def image_scale(H: np.ndarray) -> float:
     """Image px per canonical px near the page centre."""
-    c = np.array([[G.PAGE_W / 2, G.PAGE_H / 2]])
-    pts = cv2.perspectiveTransform(np.concatenate([c, c + [1, 0], c + [0, 1]])[None].astype(np.float64), H)[0]
+    c = np.array([G.PAGE_W / 2, G.PAGE_H / 2])
+    pts = apply_h(H, [c, c + [1, 0], c + [0, 1]])
     return float(np.sqrt(abs(np.cross(pts[1] - pts[0], pts[2] - pts[0]))))
 
 
-def apply_h(H: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    return cv2.perspectiveTransform(np.asarray(pts, np.float64).reshape(-1, 1, 2), H).reshape(-1, 2)
+def at_scale(dark: np.ndarray, H: np.ndarray, k: float, s0: float) -> tuple[np.ndarray, float]:
+    """(the ink map resized so that a page of ``s0`` image px per canonical px sits at about canonical scale k,
+    the resize factor).  ``scaling(d) @ H @ inv(scaling(k))`` then maps canonical px at scale k to its px."""
+    d = min(1.0, k / s0)
+    return (cv2.resize(dark, None, fx=d, fy=d, interpolation=cv2.INTER_AREA) if d < 1 else dark), d
 
 
 def ecc_refine(dark: np.ndarray, signals: pd.DataFrame, fs: int, H: np.ndarray, levels=LEVELS,
                iterations: int = 60) -> tuple[np.ndarray, float]:
     """Refine H (canonical px -> image px of ``dark``) so that the drawn trace meets the ink; returns (H, ECC
     correlation at the finest level; 0 where ECC failed to converge)."""
-    s0 = image_scale(H)
-    cc = 0.0
+    cc, s0 = 0.0, image_scale(H)
     for k in levels:
-        d = min(1.0, k / s0 * 1.0)                          # the image at about the page's scale k
-        small = cv2.resize(dark, None, fx=d, fy=d, interpolation=cv2.INTER_AREA) if d < 1 else dark
+        small, d = at_scale(dark, H, k, s0)
         template = draw_trace(signals, fs, k)
         K, D = scaling(k), scaling(d)
         W = (D @ H @ np.linalg.inv(K)).astype(np.float32)
@@ -114,8 +118,8 @@ def page_in_image(image_shape, turns: int) -> np.ndarray:
     """H (canonical px -> image px) that takes the whole image as the page, turned ``turns`` quarter turns clockwise."""
     h, w = image_shape[:2]
     img = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-    canon = np.array([[0, 0], [G.PAGE_W, 0], [G.PAGE_W, G.PAGE_H], [0, G.PAGE_H]], np.float32)
-    return cv2.getPerspectiveTransform(canon, np.roll(img, turns, axis=0)).astype(np.float64)
+    return cv2.getPerspectiveTransform(G.page_corners().astype(np.float32),
+                                       np.roll(img, turns, axis=0)).astype(np.float64)
 
 
 def _features(dark: np.ndarray, size: int = 1400):
@@ -155,11 +159,8 @@ def dense_correction(dark: np.ndarray, signals: pd.DataFrame, fs: int, H: np.nda
     Tiles without enough trace are skipped; the field is a thin-plate smoothing spline over the tile centres."""
     w, h = G.page_size(k)
     template = draw_trace(signals, fs, k)
-    s0 = image_scale(H)
-    d = min(1.0, k / s0)
-    K, D = scaling(k), scaling(d)
-    M = D @ H @ np.linalg.inv(K)
-    small = cv2.resize(dark, None, fx=d, fy=d, interpolation=cv2.INTER_AREA) if d < 1 else dark
+    small, d = at_scale(dark, H, k, image_scale(H))
+    M = scaling(d) @ H @ np.linalg.inv(scaling(k))
     page = cv2.warpPerspective(small, M, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
     centres, shifts = [], []
     tw, th = w / tiles[0], h / tiles[1]
@@ -227,15 +228,15 @@ def make_label(H: np.ndarray, field, image_shape, image_type: str, evidence: dic
     return PageLabel.from_tracked(tracked, (w, h), image_type, turns, [{"autolabel": evidence}])
 
 
-def autolabel(image: np.ndarray, signals: pd.DataFrame, fs: int, image_type: str,
+def autolabel(dark: np.ndarray, signals: pd.DataFrame, fs: int, image_type: str,
               reference: tuple[np.ndarray, np.ndarray] | None = None, dense: bool = True,
               initial=(), thresholds: Thresholds | None = None) -> AutoLabel:
-    """Label one image.  ``reference``: (ink map, H canonical -> reference px) of an image of the same record
+    """Label one image from its ink map (``pagekit.image.ink``), which callers keep as the reference of the
+    record's other images.  ``reference``: (ink map, H canonical -> reference px) of an image of the same record
     already labelled (its 0001 page); ``initial``: other starting maps (H canonical -> image px, e.g. stage 0's),
     or a function returning them, called only when the reference does not give a map.
     Returns the label with its evidence, or the reason for rejecting it."""
     th = thresholds or Thresholds()
-    dark = ink(image)
     best = (None, None, -1.0)
 
     def starts():                     # lazily: stage 0 runs only when the reference did not serve
@@ -248,14 +249,14 @@ def autolabel(image: np.ndarray, signals: pd.DataFrame, fs: int, image_type: str
     for method, H0 in starts():
         if best[2] >= th.min_ecc:
             break
-        if plausible(H0, image.shape):
+        if plausible(H0, dark.shape):
             H, cc = ecc_refine(dark, signals, fs, H0)
             if cc > best[2]:
                 best = (method, H, cc)
     if best[2] < th.min_ecc:                                 # the whole image as the page, best quarter turn
-        turns = max(range(4), key=lambda t: ecc_refine(dark, signals, fs, page_in_image(image.shape, t),
+        turns = max(range(4), key=lambda t: ecc_refine(dark, signals, fs, page_in_image(dark.shape, t),
                                                        levels=LEVELS[:1], iterations=30)[1])
-        H, cc = ecc_refine(dark, signals, fs, page_in_image(image.shape, turns))
+        H, cc = ecc_refine(dark, signals, fs, page_in_image(dark.shape, turns))
         if cc > best[2]:
             best = ("template", H, cc)
     method, H, cc = best
@@ -273,5 +274,5 @@ def autolabel(image: np.ndarray, signals: pd.DataFrame, fs: int, image_type: str
         return out
     evidence = {"method": out.method, "on_ink": round(on_ink, 4), "on_ink_steep": round(steep, 4),
                 "p90_mm": round(p90, 3), "ecc": round(cc, 4)}
-    out.label = make_label(H, field, image.shape, image_type, evidence)
+    out.label = make_label(H, field, dark.shape, image_type, evidence)
     return out

@@ -29,10 +29,7 @@ from data import geometry as G  # noqa: E402
 from data.competition import Competition  # noqa: E402
 from data.files import write_image  # noqa: E402
 from data.synth.generate import generate  # noqa: E402
-from pagekit.image import (
-    ink,  # noqa: E402
-    read_image,  # noqa: E402
-)
+from pagekit.image import ink, read_image  # noqa: E402
 
 EIK_DEV = str(Path(__file__).resolve().parents[2] / "shared" / "eik_dev")
 

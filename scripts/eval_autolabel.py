@@ -49,8 +49,9 @@ class Options:
 def truth_points(path: Path, signals: pd.DataFrame, fs: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(canonical px, true image px) of the record's plotted samples, from whichever truth sits beside the image."""
     eik = path.with_suffix(".json")
-    if eik.is_file() and "plotted_pixels" in eik.read_text()[:100000]:
-        return sample_positions(json.loads(eik.read_text()), signals)
+    doc = json.loads(eik.read_text()) if eik.is_file() else {}
+    if "plotted_pixels" in (doc.get("leads") or [{}])[0]:
+        return sample_positions(doc, signals)
     if label_path(path).is_file():
         canon = np.concatenate(list(G.trace_points(signals, fs).values()))
         return canon, PageLabel.load(label_path(path)).canon_to_image(canon)
@@ -63,7 +64,8 @@ def evaluate_record(comp: Competition, rows: pd.DataFrame, dense: bool, starts: 
     for r in rows.sort_values("type").itertuples():       # 0001 first: the others register to it
         image = read_image(r.path)
         t0 = time.perf_counter()
-        res = autolabel(image, signals, int(r.fs), r.type, reference, dense, lambda: starts(image))
+        dark = ink(image)
+        res = autolabel(dark, signals, int(r.fs), r.type, reference, dense, lambda: starts(image))
         row = {"type": r.type, "image": Path(r.path).stem, "accepted": res.accepted, "method": res.method,
                "on_ink": res.on_ink, "on_ink_steep": res.on_ink_steep, "p90_ink_mm": res.p90_mm, "ecc": res.ecc,
                "reason": res.reason, "seconds": time.perf_counter() - t0}
@@ -73,7 +75,7 @@ def evaluate_record(comp: Competition, rows: pd.DataFrame, dense: bool, starts: 
             err = np.linalg.norm(res.to_image(canon) - true_px, axis=1) / (image_scale(res.H) * G.PX_PER_MM)
             row |= {"err_median_mm": float(np.median(err)), "err_p95_mm": float(np.percentile(err, 95))}
         if r.type == "0001" and res.accepted:
-            reference = (ink(image), res.H)
+            reference = (dark, res.H)
         out.append(row)
     return out
 
