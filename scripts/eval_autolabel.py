@@ -3,6 +3,11 @@ it, and compare, per image type:
 
     python scripts/eval_autolabel.py [data_dir=runs/data/synth_mix_40_0] [types=0001,0005] [limit=N] [dense=true]
                                      [checkpoints=[stage0.pt]] [out=autolabel_eval.csv]
+    python scripts/eval_autolabel.py data_dir=DIR truth_dir=TRUTH     # labels that inference.autolabel wrote
+
+With ``truth_dir``, nothing is labelled again: the label files that ``python -m inference.autolabel`` left in
+``data_dir`` (and its ``autolabel_summary.csv``: statuses, reasons, seconds) are scored against the truth of the same
+images in ``truth_dir`` (e.g. a synthetic competition copied without its label files, then autolabelled).
 
 Truth: the generator's label files (``*.label.json``, a synthetic competition) or ECG-Image-Kit's JSON
 (``plotted_pixels``, ../shared/eik_dev).  The error is the distance between where each plotted sample of the
@@ -43,6 +48,7 @@ class Options:
     limit: int | None = None
     dense: bool = True
     checkpoints: list[str] = field(default_factory=list)     # stage 0: its page as another start
+    truth_dir: str | None = None
     out: str | None = None
 
 
@@ -80,6 +86,28 @@ def evaluate_record(comp: Competition, rows: pd.DataFrame, dense: bool, starts: 
     return out
 
 
+def score_written(comp: Competition, truth: Competition, images: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``evaluate_record`` for the labels ``python -m inference.autolabel`` wrote beside ``images``."""
+    written = pd.read_csv(Path(comp.root) / "autolabel_summary.csv").set_index("image")
+    rows = []
+    for r in tqdm(list(images.itertuples()), desc="labels"):
+        path = Path(r.path)
+        done = written.loc[path.name] if path.name in written.index else None
+        row = {"type": r.type, "image": path.stem, "accepted": label_path(path).is_file(),
+               "reason": "" if done is None or pd.isna(done.reason) else done.reason,
+               "seconds": np.nan if done is None else done.seconds}
+        points = truth_points(Path(truth.root) / path.relative_to(comp.root), comp.load_signals(r.id), int(r.fs)) \
+            if row["accepted"] else None
+        if points is not None:
+            label = PageLabel.load(label_path(path))
+            canon, true_px = points
+            scale = image_scale(np.linalg.inv(label.homography())) * G.PX_PER_MM
+            err = np.linalg.norm(label.canon_to_image(canon) - true_px, axis=1) / scale
+            row |= {"err_median_mm": float(np.median(err)), "err_p95_mm": float(np.percentile(err, 95))}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def summary(df: pd.DataFrame) -> pd.DataFrame:
     def stats(g):
         acc = g[g.accepted]
@@ -97,11 +125,15 @@ def main(argv=None) -> pd.DataFrame:
     with cli.reported():
         comp = Competition(opts.data_dir)
         images = comp.images(opts.types or None)
+        truth = Competition(opts.truth_dir) if opts.truth_dir else None
     ids = list(dict.fromkeys(images["id"]))[:opts.limit] if opts.limit else list(dict.fromkeys(images["id"]))
-    rows, starts = [], Stage0Starts(opts.checkpoints, "cpu")
-    for rid in tqdm(ids, desc="records"):
-        rows += evaluate_record(comp, images[images["id"] == rid], opts.dense, starts)
-    df = pd.DataFrame(rows)
+    if truth is not None:
+        df = score_written(comp, truth, images[images["id"].isin(ids)])
+    else:
+        rows, starts = [], Stage0Starts(opts.checkpoints, "cpu")
+        for rid in tqdm(ids, desc="records"):
+            rows += evaluate_record(comp, images[images["id"] == rid], opts.dense, starts)
+        df = pd.DataFrame(rows)
     out = summary(df)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(out.to_string(float_format=lambda v: f"{v:.3f}"))

@@ -52,6 +52,28 @@ def test_labels_match_the_generator_and_bad_input_is_named_not_labelled(unlabell
         assert np.abs(ours.keypoints - true.keypoints).max() < 5          # image px
     again = main([f"data_dir={root}"]).set_index("image")             # resumable: labelled images are skipped
     assert set(again.index[again.status == "skipped"]) == set(labelled.index)
+    scored = _eval_autolabel([f"data_dir={root}", f"truth_dir={smoke_data_dir(root, truth)}"])
+    assert scored.loc["all", "accepted"] == len(labelled) and scored.loc["all", "wrong_accepted"] == 0
+    assert scored.loc["all", "median_mm"] < 0.1
+
+
+def smoke_data_dir(root: Path, truth: dict) -> Path:
+    """A copy of ``root`` with the true label files back in place: the truth side of eval_autolabel."""
+    true_root = root.parent / "truth"
+    if not true_root.is_dir():
+        shutil.copytree(root, true_root, ignore=shutil.ignore_patterns("*.label.json", "*.map.npz"))
+        for name, label in truth.items():
+            label.save(label_path(true_root / "train" / name.split("-")[0] / name))
+    return true_root
+
+
+def _eval_autolabel(argv):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from eval_autolabel import main
+
+    return main(argv)
 
 
 def _fs(root, rid) -> int:
