@@ -11,12 +11,13 @@ from engine import dist
 
 
 def ensure_data(cfg) -> Path:
-    """The data dir; a synthetic one is generated on first use when ``data.generate`` is set."""
+    """The data dir; a synthetic one (``data=synth``) is generated on first use.  ``data=competition`` never
+    generates: an experiment's ``data.generate`` must not fill a mistyped competition path with synthetic pages."""
     root = Path(cfg.data.dir)
     if not (root / "train.csv").is_file() and dist.is_main():   # under torchrun, rank 0 writes, the rest wait
-        if not cfg.data.get("generate"):
-            raise FileNotFoundError(f"{root / 'train.csv'} not found: set data.dir to a competition-layout dir "
-                                    "with label files, or data.generate to synthesize one")
+        if not cfg.data.get("synthetic", True) or not cfg.data.get("generate"):
+            raise FileNotFoundError(f"{root / 'train.csv'} not found: point data.dir at the unzipped competition "
+                                    "(train.csv, train/<id>/...), or use data=synth to synthesize one")
         from data.synth.generate import generate
 
         g = cfg.data.generate

@@ -38,6 +38,17 @@ def test_gpu_experiment_uses_pretrained_weights_and_smoke_does_not(make_cfg):
     assert make_cfg(["stage=0", "experiment=smoke"]).model.pretrained is False
 
 
+def test_competition_data_never_synthesizes_into_a_missing_dir(tmp_path, make_cfg):
+    from engine.data import ensure_data
+
+    missing = tmp_path / "physionet-ecg-image-digitization"
+    cfg = make_cfg(["experiment=stage0_gpu", "data=competition"], tmp_path / "run", missing)
+    assert cfg.data.generate           # the experiment still sets it: data=competition must ignore it
+    with pytest.raises(FileNotFoundError, match="unzipped competition"):
+        ensure_data(cfg)
+    assert not missing.exists()
+
+
 def test_the_slurm_launcher_composes_with_a_sweep_and_rank_variables_come_from_slurm(monkeypatch):
     from hydra import compose, initialize_config_dir
     from hydra.utils import get_class
