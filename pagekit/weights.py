@@ -89,7 +89,7 @@ def export(ckpt_path: str | Path, out_path: str | Path) -> dict:
         "model_module": ckpt.get("model_module"),
         "epoch": ckpt.get("epoch"),
         "best_epoch": ckpt.get("best_epoch"),
-        "metrics": ckpt.get("metrics", {}),
+        "metrics": {k: float(v) for k, v in (ckpt.get("metrics") or {}).items()},   # no numpy: weights_only loads
         "step": ckpt.get("step"),
     }
     with atomic_path(out_path) as tmp:

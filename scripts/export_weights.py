@@ -94,7 +94,8 @@ def card(stage: int, slim: dict, ckpt: Path, pt: Path, transfer: pd.DataFrame | 
         *started_from(cfg.get("init_from"), machine),
         "- Not trained on any competition image nor on ../shared/eik_dev (validation only).",
         *(["- Changed at export (decoding only, the weights are the run's): "
-           + ", ".join(f"`{k}={v}`" for k, v in changed.items())] if changed else []), "",
+           + ", ".join(f"`{k}={v}`" for k, v in changed.items())
+           + " (the validation table below is the run's own, before the change)"] if changed else []), "",
         "## Own synthetic validation (best epoch)", "",
         "| metric | value |", "|---|---|",
         *[f"| {k} | {v:.4g} |" for k, v in val.items() if isinstance(v, (int, float))], "",

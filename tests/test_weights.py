@@ -73,3 +73,34 @@ def test_export_script_writes_card_and_config_with_a_decoding_change(smoke_runs,
     assert "`model.smoothing=250`" in card and "sigma" not in card.split("Changed at export")[1].split("\n")[0]
     with pytest.raises(SystemExit):                                             # a key the config lacks is named
         main([str(smoke_runs[1]), f"out={tmp_path / 'b'}", "stage1.model.smothing=1"])
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "weights"
+
+
+@pytest.mark.skipif(not list(SHIPPED.glob("*.pt")), reason="no weights ship in this checkout")
+def test_the_shipped_weights_are_small_fp16_carded_and_digitize_a_page(smoke_data):
+    """What ships in weights/: one file per stage, fp16, config and card beside, <= 50 MB in all, and together
+    they read a synthetic page well above 0 mV (a wrong file, a broken export or a lost decoding setting fails)."""
+    import pandas as pd
+
+    from data.competition import Competition
+    from inference.pipeline import Digitizer
+    from pagekit.metric import image_ratio, to_db
+
+    files = sorted(SHIPPED.glob("*.pt"))
+    assert [f.name for f in files] == ["stage0.pt", "stage1.pt", "stage2.pt"]
+    assert sum(f.stat().st_size for f in files) <= 50e6
+    for f in files:
+        assert f.with_suffix(".yaml").is_file() and "python train.py" in f.with_suffix(".md").read_text()
+        model, cfg = load_model(f)
+        assert cfg["stage"]["id"] == int(f.stem[-1])
+        state = torch.load(f, map_location="cpu", weights_only=True)["model"]      # plain tensors and types only
+        assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    comp = Competition(smoke_data)
+    image = comp.images(["0001"]).iloc[0]
+    leads = {lead: v for lead, (_, v) in comp.load_leads(image.id).items()}
+    reading = Digitizer([], device="cpu").run([Path(image.path)], [int(image.fs)],
+                                              [{k: len(v) for k, v in leads.items()}])[0]
+    assert not any(reading.flags.values())
+    assert to_db(image_ratio(leads, reading.leads, int(image.fs))) > 10.0, pd.Series(reading.flags)
