@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/demo}
 PY=.venv/bin/python
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} WANDB_MODE=${WANDB_MODE:-disabled}
-$PY -m data.synth out="$OUT/synth" n_records="${N_RECORDS:-8}" seed=0
+$PY -m data.synth out="$OUT/synth" n_records="${N_RECORDS:-8}" n_test="${N_TEST:-10}" seed=0
 $PY -m data.synth.contact_sheet "$(ls -d "$OUT"/synth/train/*/ | head -1)" out="$OUT/contact_sheet.png"
 # the two floors every model must beat: 0 mV, then the classical digitizer (ink darkness, no learning), both scored
 $PY -m inference.baseline data_dir="$OUT/synth" method=zero out="$OUT/submission_zero.parquet"
