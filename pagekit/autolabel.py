@@ -84,7 +84,8 @@ def image_scale(H: np.ndarray) -> float:
     """Image px per canonical px near the page centre."""
     c = np.array([G.PAGE_W / 2, G.PAGE_H / 2])
     pts = apply_h(H, [c, c + [1, 0], c + [0, 1]])
-    return float(np.sqrt(abs(np.cross(pts[1] - pts[0], pts[2] - pts[0]))))
+    (ax, ay), (bx, by) = pts[1] - pts[0], pts[2] - pts[0]
+    return float(np.sqrt(abs(ax * by - ay * bx)))             # np.cross of 2-vectors is deprecated in NumPy 2
 
 
 def at_scale(dark: np.ndarray, H: np.ndarray, k: float, s0: float) -> tuple[np.ndarray, float]:
@@ -213,7 +214,8 @@ def verify(dark: np.ndarray, signals: pd.DataFrame, fs: int, H: np.ndarray, fiel
     d[inside] = dist[xi[:, 1], xi[:, 0]]
     mm = d / (image_scale(H) * G.PX_PER_MM)
     on = mm <= ON_INK_MM
-    return float(on.mean()), float(on[steep].mean()) if steep.any() else 1.0, float(np.percentile(mm, 90))
+    p90 = float(np.percentile(mm, 90, method="higher"))     # no interpolation: inf (off the image) stays inf, not nan
+    return float(on.mean()), float(on[steep].mean()) if steep.any() else 1.0, p90
 
 
 def make_label(H: np.ndarray, field, image_shape, image_type: str, evidence: dict) -> PageLabel:

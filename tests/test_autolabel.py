@@ -97,3 +97,20 @@ def test_stage0_trains_on_the_automatic_labels(unlabelled, tmp_path):
     assert sorted(map(str, train_images + val_images)) == sorted(
         str(p).replace(".label.json", ".png") for p in root.glob("train/*/*.label.json"))   # the labelled ones
     assert Path(train(cfg)["checkpoint"]).is_file()
+
+
+def test_samples_off_the_image_count_as_infinitely_far_from_ink():
+    import warnings
+
+    from data.synth.signals import simulate, to_competition_frame
+    from pagekit.autolabel import verify
+
+    signals = to_competition_frame(simulate(500, np.random.default_rng(0)), 500)
+    dark = np.ones((G.PAGE_H, G.PAGE_W), np.float32)                    # ink everywhere
+    assert verify(dark, signals, 500, np.eye(3))[0] == 1.0
+    off = np.array([[1, 0, 0.8 * G.PAGE_W], [0, 1, 0], [0, 0, 1.0]])    # most of the page beyond the right edge
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        on_ink, _, p90 = verify(dark, signals, 500, off)
+    assert on_ink < 0.5 and p90 == np.inf
+
