@@ -80,7 +80,7 @@ def fit_page(ks: np.ndarray, pts: np.ndarray, conf: np.ndarray, thresh_mm: float
     src = pts.astype(np.float32)
     dst = canon[ks].astype(np.float32)
     H, mask = cv2.findHomography(src, dst, cv2.RANSAC, thresh_mm * G.PX_PER_MM, maxIters=5000, confidence=0.999)
-    if H is None:
+    if H is None or not np.all(np.isfinite(H)) or np.linalg.cond(H) > 1e12:   # degenerate peaks: a singular H
         return PageFit(None, 0, float("inf"), False)
     proj = cv2.perspectiveTransform(src.reshape(-1, 1, 2), H).reshape(-1, 2)
     err = np.linalg.norm(proj - dst, axis=1) / G.PX_PER_MM

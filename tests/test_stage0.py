@@ -37,6 +37,18 @@ def test_too_few_confident_points_fail_cleanly():
     assert not fit.ok and fit.H is None
 
 
+def test_a_singular_homography_fails_cleanly(monkeypatch):
+    """RANSAC on degenerate peaks (early in training) can return a singular H: not a page, and no crash (it once
+    stopped a training run in validation with numpy's LinAlgError)."""
+    import stage0_keypoints.decode as D
+
+    canon = canonical_keypoints()
+    singular = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 0.0, 1.0]])
+    monkeypatch.setattr(D.cv2, "findHomography", lambda *a, **k: (singular, np.ones((len(canon), 1), np.uint8)))
+    fit = fit_page(np.arange(len(canon)), canon + 5.0, np.ones(len(canon)))
+    assert not fit.ok and fit.H is None
+
+
 def test_normalize_page_puts_a_corner_where_it_belongs():
     img = np.full((300, 400, 3), 255, np.uint8)
     img[10:14, 20:24] = 0                          # a dark square at image (21.5, 11.5)
