@@ -98,12 +98,12 @@ def label_record(comp: Competition, record_id: str, rows: pd.DataFrame, opts: Op
         row = {"image": path.name, "type": r.type}
         try:
             image = read_image(path)
-            dark = ink(image)
             if label_path(path).is_file() and not opts.overwrite:
                 if r.type == "0001":                     # an existing 0001 label still serves as the reference
-                    reference = (dark, np.linalg.inv(PageLabel.load(label_path(path)).homography()))
+                    reference = (ink(image), np.linalg.inv(PageLabel.load(label_path(path)).homography()))
                 out.append({**row, "status": "skipped", "reason": "already labelled"})
                 continue
+            dark = ink(image)                              # not for the skipped: resuming stays cheap
             res = autolabel(dark, signals, int(r.fs), r.type, reference, opts.dense, lambda: starts(image))
             row |= {"method": res.method, "on_ink": res.on_ink, "on_ink_steep": res.on_ink_steep,
                     "p90_mm": res.p90_mm, "ecc": res.ecc, "seconds": time.perf_counter() - t0}

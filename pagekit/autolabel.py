@@ -88,7 +88,7 @@ def image_scale(H: np.ndarray) -> float:
     return float(np.sqrt(abs(ax * by - ay * bx)))             # np.cross of 2-vectors is deprecated in NumPy 2
 
 
-def at_scale(dark: np.ndarray, H: np.ndarray, k: float, s0: float) -> tuple[np.ndarray, float]:
+def at_scale(dark: np.ndarray, k: float, s0: float) -> tuple[np.ndarray, float]:
     """(the ink map resized so that a page of ``s0`` image px per canonical px sits at about canonical scale k,
     the resize factor).  ``scaling(d) @ H @ inv(scaling(k))`` then maps canonical px at scale k to its px."""
     d = min(1.0, k / s0)
@@ -101,7 +101,7 @@ def ecc_refine(dark: np.ndarray, signals: pd.DataFrame, fs: int, H: np.ndarray, 
     correlation at the finest level; 0 where ECC failed to converge)."""
     cc, s0 = 0.0, image_scale(H)
     for k in levels:
-        small, d = at_scale(dark, H, k, s0)
+        small, d = at_scale(dark, k, s0)
         template = draw_trace(signals, fs, k)
         K, D = scaling(k), scaling(d)
         W = (D @ H @ np.linalg.inv(K)).astype(np.float32)
@@ -160,7 +160,7 @@ def dense_correction(dark: np.ndarray, signals: pd.DataFrame, fs: int, H: np.nda
     Tiles without enough trace are skipped; the field is a thin-plate smoothing spline over the tile centres."""
     w, h = G.page_size(k)
     template = draw_trace(signals, fs, k)
-    small, d = at_scale(dark, H, k, image_scale(H))
+    small, d = at_scale(dark, k, image_scale(H))
     M = scaling(d) @ H @ np.linalg.inv(scaling(k))
     page = cv2.warpPerspective(small, M, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
     centres, shifts = [], []

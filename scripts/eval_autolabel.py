@@ -64,6 +64,12 @@ def truth_points(path: Path, signals: pd.DataFrame, fs: int) -> tuple[np.ndarray
     return None
 
 
+def label_error(to_image, H: np.ndarray, canon: np.ndarray, true_px: np.ndarray) -> dict:
+    """Median and p95 distance (mm of the page) between where a map puts the plotted samples and the truth."""
+    err = np.linalg.norm(to_image(canon) - true_px, axis=1) / (image_scale(H) * G.PX_PER_MM)
+    return {"err_median_mm": float(np.median(err)), "err_p95_mm": float(np.percentile(err, 95))}
+
+
 def evaluate_record(comp: Competition, rows: pd.DataFrame, dense: bool, starts: Stage0Starts) -> list[dict]:
     signals = comp.load_signals(rows.iloc[0].id)
     out, reference = [], None
@@ -77,9 +83,7 @@ def evaluate_record(comp: Competition, rows: pd.DataFrame, dense: bool, starts: 
                "reason": res.reason, "seconds": time.perf_counter() - t0}
         truth = truth_points(Path(r.path), signals, int(r.fs))
         if truth is not None and res.H is not None:
-            canon, true_px = truth
-            err = np.linalg.norm(res.to_image(canon) - true_px, axis=1) / (image_scale(res.H) * G.PX_PER_MM)
-            row |= {"err_median_mm": float(np.median(err)), "err_p95_mm": float(np.percentile(err, 95))}
+            row |= label_error(res.to_image, res.H, *truth)
         if r.type == "0001" and res.accepted:
             reference = (dark, res.H)
         out.append(row)
@@ -89,21 +93,20 @@ def evaluate_record(comp: Competition, rows: pd.DataFrame, dense: bool, starts: 
 def score_written(comp: Competition, truth: Competition, images: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``evaluate_record`` for the labels ``python -m inference.autolabel`` wrote beside ``images``."""
     written = pd.read_csv(Path(comp.root) / "autolabel_summary.csv").set_index("image")
-    rows = []
+    rows, signals = [], {}
     for r in tqdm(list(images.itertuples()), desc="labels"):
         path = Path(r.path)
         done = written.loc[path.name] if path.name in written.index else None
         row = {"type": r.type, "image": path.stem, "accepted": label_path(path).is_file(),
                "reason": "" if done is None or pd.isna(done.reason) else done.reason,
                "seconds": np.nan if done is None else done.seconds}
-        points = truth_points(Path(truth.root) / path.relative_to(comp.root), comp.load_signals(r.id), int(r.fs)) \
-            if row["accepted"] else None
-        if points is not None:
-            label = PageLabel.load(label_path(path))
-            canon, true_px = points
-            scale = image_scale(np.linalg.inv(label.homography())) * G.PX_PER_MM
-            err = np.linalg.norm(label.canon_to_image(canon) - true_px, axis=1) / scale
-            row |= {"err_median_mm": float(np.median(err)), "err_p95_mm": float(np.percentile(err, 95))}
+        if row["accepted"]:
+            if r.id not in signals:                        # once per record, not per image
+                signals[r.id] = comp.load_signals(r.id)
+            points = truth_points(Path(truth.root) / path.relative_to(comp.root), signals[r.id], int(r.fs))
+            if points is not None:
+                label = PageLabel.load(label_path(path))
+                row |= label_error(label.canon_to_image, np.linalg.inv(label.homography()), *points)
         rows.append(row)
     return pd.DataFrame(rows)
 
