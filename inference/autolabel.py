@@ -14,6 +14,8 @@ An image that fails verification gets no label and a reason; so does an unreadab
 CSV is missing or holds no values, or an image of another record (its trace does not meet the signal).
 Resumable: labelled images are skipped (``overwrite=true`` labels them again).  Then
 ``python train.py stage=0 data=competition data.dir=DIR`` (stages 1 and 2 likewise) trains on the labels.
+Pseudo-labelling round: run it again with ``checkpoints=[that stage 0]``; only the images still without a label
+are tried, now from the stage 0 that learned the accepted ones, and verified as before.
 
 It sits in the inference layer, not ``data``, because it may start from stage 0's model; ``data`` imports nothing
 above itself.

@@ -114,3 +114,24 @@ def test_samples_off_the_image_count_as_infinitely_far_from_ink():
         on_ink, _, p90 = verify(dark, signals, 500, off)
     assert on_ink < 0.5 and p90 == np.inf
 
+
+
+def test_a_low_resolution_photo_whose_trace_lies_between_pixels_is_on_ink_and_a_map_off_by_a_mm_is_not():
+    """At 3 px/mm, 0.2 mm is under a pixel: the right map must not lose samples to where the stroke's pixels fall."""
+    import cv2
+
+    from data.synth.signals import simulate, to_competition_frame
+    from pagekit.autolabel import scaling, verify
+
+    k = 0.4                                                              # 3.1 image px per mm
+    signals = to_competition_frame(simulate(500, np.random.default_rng(1)), 500)
+    w, h = G.page_size(k)
+    dark = np.zeros((h, w), np.uint8)
+    for pts in G.trace_points(signals, 500).values():                   # a 1 px stroke, half a pixel below
+        cv2.polylines(dark, [np.round((pts + 0.5) * k - 0.5 + [0, 0.5]).astype(np.int32)], False, 255, 1)
+    dark = dark.astype(np.float32) / 255
+    on_ink, steep, p90 = verify(dark, signals, 500, scaling(k))
+    assert on_ink > 0.97 and steep > 0.95 and p90 < 0.35
+    off = scaling(k) @ np.array([[1, 0, 0], [0, 1, 1.0 * G.PX_PER_MM], [0, 0, 1.0]])   # 1 mm low
+    on_ink, steep, _ = verify(dark, signals, 500, off)
+    assert on_ink < 0.9 and steep < 0.8
