@@ -91,7 +91,8 @@ def image_scale(H: np.ndarray) -> float:
 
 def at_scale(dark: np.ndarray, k: float, s0: float) -> tuple[np.ndarray, float]:
     """(the ink map resized so that a page of ``s0`` image px per canonical px sits at about canonical scale k,
-    the resize factor).  ``scaling(d) @ H @ inv(scaling(k))`` then maps canonical px at scale k to its px."""
+    the resize factor d).  For the page's H (canonical px -> image px), ``scaling(d) @ H @ inv(scaling(k))`` then
+    maps canonical px at scale k to the resized map's px."""
     d = min(1.0, k / s0)
     return (cv2.resize(dark, None, fx=d, fy=d, interpolation=cv2.INTER_AREA) if d < 1 else dark), d
 

@@ -115,7 +115,6 @@ def test_samples_off_the_image_count_as_infinitely_far_from_ink():
     assert on_ink < 0.5 and p90 == np.inf
 
 
-
 def test_a_low_resolution_photo_whose_trace_lies_between_pixels_is_on_ink_and_a_map_off_by_a_mm_is_not():
     """At 3 px/mm, 0.2 mm is under a pixel: the right map must not lose samples to where the stroke's pixels fall."""
     import cv2
