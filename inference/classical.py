@@ -22,8 +22,8 @@ from pagekit.extract import ExtractConfig, extract_with_confidence
 from pagekit.image import ink, read_image
 
 # band 3 mV + Viterbi: tall waves are not clipped (argmax within 1.8 mV was 0.7 dB better on data.synth pages, whose
-# waves are smaller, and clips every QRS beyond the band)
-CLASSICAL_EXTRACT = {"method": "viterbi", "subpixel": "none", "band_mv": 3.0, "min_prob": 0.1}
+# waves are smaller, and clips every QRS beyond the band); one pass per row, as the reference row was measured
+CLASSICAL_EXTRACT = {"method": "viterbi", "subpixel": "none", "band_mv": 3.0, "min_prob": 0.1, "exclusive": 0.0}
 
 
 def row_maps(dark: np.ndarray, k, tie_break: float = 0.3) -> np.ndarray:

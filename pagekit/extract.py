@@ -6,6 +6,8 @@ One channel per printed row (3 rows of 4 leads + the rhythm row), at page scale 
   ``soft_radius`` px), or a ``viterbi`` path, the dynamic programme over the best ``n_candidates`` positions per
   column with a cost on vertical jumps and slope changes, for rows where a neighbour's tall wave intrudes or the
   trace breaks;
+- ``exclusive``: a second pass for a row whose path ran over pixels another row traced, with those pixels scaled
+  down (``exclusive_scores``): stage 2 sometimes lights a row's channel on a neighbour's deep wave;
 - columns whose peak is below ``min_prob`` are gaps, filled by PCHIP from their neighbours, never by 0 mV;
 - px -> mV from the row's baseline and px/mV (``data.geometry``), time windows per lead, and FFT resampling
   (``scipy.signal.resample``) of each lead's columns, read at the lead's exact sample times (``number_of_rows``);
@@ -37,6 +39,7 @@ class ExtractConfig:
     blend_short_ii: float = 0.0    # weight of the short II (row 2) in lead II's first window
     einthoven: float = 0.0         # 0 = off, 1 = project onto I + III = II and aVR + aVL + aVF = 0
     band_mv: float = 3.0           # search each row only within this many mV of its baseline (0 = whole page)
+    exclusive: float = 0.5         # 0 = off; w in (0, 1]: second pass, pixels other rows traced scaled by 1 - w
 
 
 def _parabola(prob: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -118,13 +121,16 @@ def row_positions(prob: np.ndarray, cfg: ExtractConfig) -> np.ndarray:
     return traced_row(prob, cfg)[0]
 
 
-def traced_row(prob: np.ndarray, cfg: ExtractConfig) -> tuple[np.ndarray, np.ndarray]:
+def traced_row(prob: np.ndarray, cfg: ExtractConfig, choose: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) probabilities of one row's trace -> ((W,) sub-pixel y per column, gaps filled; (W,) probability at
-    the chosen pixel, the column's confidence: below ``min_prob`` the column was a gap)."""
+    the chosen pixel, the column's confidence: below ``min_prob`` the column was a gap).  ``choose``, when given,
+    is the score the path is chosen on (``exclusive_scores``); refinement and gaps still read ``prob``."""
     if cfg.method not in ("argmax", "viterbi"):
         raise ValueError(f"method must be argmax or viterbi, got {cfg.method!r}")
     prob = np.asarray(prob, dtype=np.float64)
-    y = viterbi_rows(prob, cfg) if cfg.method == "viterbi" else np.argmax(prob, 0)
+    score = prob if choose is None else np.asarray(choose, dtype=np.float64)
+    y = viterbi_rows(score, cfg) if cfg.method == "viterbi" else np.argmax(score, 0)
     out = refine(prob, y, cfg)
     p_at = prob[y, np.arange(prob.shape[1])]
     out[p_at < cfg.min_prob] = np.nan
@@ -180,15 +186,41 @@ def _einthoven(leads: dict[str, np.ndarray], w: float) -> None:
             leads[lead][:n1] -= w * s / 3
 
 
-def _row_in_band(prob: np.ndarray, row: int, ky: float, cfg: ExtractConfig) -> tuple[np.ndarray, np.ndarray]:
+def exclusive_scores(probs: np.ndarray, paths: list[np.ndarray], w: float, radius: int = 2
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(R, H, W) per-row probabilities -> (the same, scaled by (1 - w) within ``radius`` px of another row's path;
+    (R,) whether each row's own path ran over such pixels).  ``paths``: each row's y per column from a first,
+    independent pass.  Where a neighbour's deep wave crosses into a row, that row's channel often lights up on the
+    neighbour's trace too: on an ECG-Image-Kit page (eik_dev 6478664205-0001) lead III's path took lead II's S wave
+    for 50 samples, although lead II's own row had traced it.  A pixel two rows claim is charged to the second; at
+    a true crossing the path pays it for a few columns only.  A row that met no other row's pixels keeps its path."""
+    probs = np.asarray(probs, dtype=np.float64)
+    R, H, W = probs.shape
+    cols = np.arange(W)
+    rows = [np.rint(y).astype(np.int64) for y in paths]
+    taken = np.zeros((R, H, W), bool)
+    for r, yi in enumerate(rows):
+        for d in range(-radius, radius + 1):
+            taken[r, np.clip(yi + d, 0, H - 1), cols] = True
+    out = probs.copy()
+    clash = np.zeros(R, bool)
+    for r in range(R):
+        others = np.any(np.delete(taken, r, axis=0), axis=0)
+        clash[r] = others[np.clip(rows[r], 0, H - 1), cols].any()
+        out[r][others] *= 1 - w
+    return out, clash
+
+
+def _row_in_band(prob: np.ndarray, row: int, ky: float, cfg: ExtractConfig,
+                 choose: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``traced_row`` searched only within ``band_mv`` of the row's baseline: an unsure network's stray maxima
     elsewhere on the page (another row's trace, text) then cannot be picked (measured on a half-trained CPU model:
     -9.9 dB over the whole page height, 6.7 dB within 3 mV with Viterbi)."""
     if cfg.band_mv <= 0:
-        return traced_row(prob, cfg)
+        return traced_row(prob, cfg, choose)
     b, half = G.BASELINES[row] * ky, cfg.band_mv * G.PX_PER_MV * ky
     y0, y1 = max(0, int(np.floor(b - half))), min(prob.shape[0], int(np.ceil(b + half)) + 1)
-    y, p_at = traced_row(prob[y0:y1], cfg)
+    y, p_at = traced_row(prob[y0:y1], cfg, None if choose is None else choose[y0:y1])
     return y0 + y, p_at
 
 
@@ -214,6 +246,9 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
     cfg = cfg or ExtractConfig()
     kx, ky = G.scales(k)
     traced = [_row_in_band(probs[r], r, ky, cfg) for r in range(G.N_ROWS)]
+    if cfg.exclusive > 0:                             # second pass, off the pixels the other rows traced
+        choose, clash = exclusive_scores(probs, [y for y, _ in traced], cfg.exclusive)
+        traced = [_row_in_band(probs[r], r, ky, cfg, choose[r]) if clash[r] else traced[r] for r in range(G.N_ROWS)]
     rows_mv = [G.y_to_mv(y, r, ky) for r, (y, _) in enumerate(traced)]
     out: dict[str, np.ndarray] = {}
     confidence: dict[str, dict] = {}

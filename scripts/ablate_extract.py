@@ -1,7 +1,7 @@
 """Compare extraction settings on the same stage-2 probabilities: the validation fold's pages (rectified by the
 labels, as in training) go through the network once, then every setting is scored end to end, per image type.
 
-    python scripts/ablate_extract.py STAGE2_CKPT [max_images=80] [tta_flip=false]
+    python scripts/ablate_extract.py STAGE2_CKPT [max_images=80] [tta_flip=false] [only=[shipped,exclusive]]
 
 Prints one row per setting: SNR (dB of the mean ratio, as the competition averages) overall and per type, and
 the extraction time per page.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from pagekit.registry import load_model  # noqa: E402
 from stage2_segment import task  # noqa: E402
 from stage2_segment.predict import forward_probs  # noqa: E402
 
+SHIPPED = dict(method="viterbi", subpixel="soft", band_mv=4.0, einthoven=1.0)      # weights/stage2.yaml
 SETTINGS = {
     "argmax + soft, whole page": dict(method="argmax", subpixel="soft", band_mv=0),
     "argmax + soft": dict(method="argmax", subpixel="soft"),
@@ -41,6 +42,11 @@ SETTINGS = {
     "viterbi + soft + Einthoven 0.5": dict(method="viterbi", subpixel="soft", einthoven=0.5),
     "viterbi + soft + Einthoven 1": dict(method="viterbi", subpixel="soft", einthoven=1.0),
     "viterbi + soft, band 4 mV": dict(method="viterbi", subpixel="soft", band_mv=4.0),
+    "shipped (band 4 + Einthoven 1)": dict(SHIPPED),
+    "shipped + exclusive 0.5": dict(SHIPPED, exclusive=0.5),
+    "shipped + exclusive 0.9": dict(SHIPPED, exclusive=0.9),
+    "shipped, Einthoven 0": dict(SHIPPED, einthoven=0.0),
+    "shipped, Einthoven 0 + exclusive 0.9": dict(SHIPPED, einthoven=0.0, exclusive=0.9),
 }
 
 
@@ -49,6 +55,7 @@ class Options:
     checkpoint: str
     max_images: int | None = None
     tta_flip: bool = False
+    only: list[str] = field(default_factory=list)     # settings whose name contains one of these; empty = all
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -66,6 +73,8 @@ def main(argv=None) -> pd.DataFrame:
         truths.append(val.truth(i))
     rows = []
     for name, kw in SETTINGS.items():
+        if opts.only and not any(word in name for word in opts.only):
+            continue
         ecfg = replace(ExtractConfig(), **kw)
         t0 = time.perf_counter()
         table = pd.DataFrame(sum((task.score_pages(p[None].astype(np.float32), [t], val.k, ecfg)

@@ -2,7 +2,8 @@
 digitizers without weights (the table every change to a model, the generator, rectification or extraction reports):
 
     python scripts/eval_transfer.py [checkpoints=[s0.pt,s1.pt,s2.pt]] [data_dir=../shared/eik_dev] [types=0001,0005]
-                                    [limit=N] [stage0_tta=true] [tta_flip=false] [out=transfer.csv]
+                                    [limit=N] [stage0_tta=true] [tta_flip=false] [extract.<field>=...]
+                                    [out=transfer.csv]
 
 Ground truth comes from ECG-Image-Kit's JSON beside each image: ``plotted_pixels`` (the image pixel of every plotted
 sample) and the lead-name boxes.  The exact page -> image map of each image is the homography fitted (least squares)
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import cv2
@@ -43,6 +44,7 @@ from data.files import write_table  # noqa: E402
 from engine.report import summarize_by_type  # noqa: E402
 from inference.classical import ClassicalDigitizer  # noqa: E402
 from inference.pipeline import Digitizer  # noqa: E402
+from pagekit.extract import ExtractConfig  # noqa: E402
 from pagekit.image import read_image, warp_to_page  # noqa: E402
 from pagekit.metric import MAX_TIME_SHIFT_S, align_signals, image_ratio, lead_powers, to_db  # noqa: E402
 from stage0_keypoints.metric import FAIL_MM  # noqa: E402
@@ -99,7 +101,10 @@ class Options:
     limit: int | None = None
     stage0_tta: bool = True
     tta_flip: bool = False
+    extract: dict = field(default_factory=dict)           # extract.<field>=... over the stage-2 checkpoint's own
     out: str | None = None
+
+    OPEN_KEYS = {"extract": [f.name for f in fields(ExtractConfig)]}
 
 
 def evaluate_image(r, comp: Competition, dig: Digitizer | None, classical: ClassicalDigitizer, opts) -> dict:
@@ -170,12 +175,12 @@ def table(rows: list[dict]) -> pd.DataFrame:
 
 
 def main(argv=None) -> pd.DataFrame:
-    opts = cli.parse(Options, argv, __doc__)
+    opts = cli.parse(Options, argv, __doc__, open_keys=Options.OPEN_KEYS)
     with cli.reported():
         comp = Competition(opts.data_dir)
         images = comp.images(opts.types or None)
-        dig = Digitizer(opts.checkpoints, rectify="gt", tta_flip=opts.tta_flip, stage0_tta=opts.stage0_tta) \
-            if opts.checkpoints else None
+        dig = Digitizer(opts.checkpoints, rectify="gt", tta_flip=opts.tta_flip, stage0_tta=opts.stage0_tta,
+                        extract=opts.extract) if opts.checkpoints else None
     images = images[[Path(p).with_suffix(".json").is_file() for p in images["path"]]]
     if opts.limit:
         images = images.head(opts.limit)

@@ -38,7 +38,7 @@ def _render(k: float = 1.0, sigma: float = 1.2):
 
 def _snr_db(truth, pred):
     sig = noise = 0.0
-    for lead in G.LEADS:
+    for lead in truth:
         s, nz = lead_powers(truth[lead], align_signals(truth[lead], pred[lead], int(0.2 * FS)))
         sig, noise = sig + s, noise + nz
     return 10 * np.log10(sig / noise)          # uncapped
@@ -138,3 +138,32 @@ def test_confidence_names_the_lead_whose_trace_is_missing(page):
     assert conf["V2"]["gap_share"] == pytest.approx(0.6, abs=0.01) and conf["V2"]["trace_prob"] < 0.45
     others = [c for lead, c in conf.items() if lead != "V2"]
     assert all(c["gap_share"] == 0 and c["trace_prob"] > 0.8 for c in others)
+
+
+def test_a_row_whose_channel_lights_up_on_its_neighbours_wave_keeps_its_own_when_rows_are_exclusive(page):
+    """Where the upper row's deep S wave comes down towards a row whose own S wave goes down steep and faint, stage
+    2 sometimes lights that row's channel on the neighbour's wave too, brighter than on its own (an ECG-Image-Kit
+    page did this to lead III): a second pass off the pixels the neighbour's row has traced keeps it on its own."""
+    probs, truth = page
+    h = probs.shape[1]
+    iii = next(s for s in G.lead_slots() if s.lead == "III")
+    cols = np.arange(int(G.time_to_x(iii.t0)) + 200, int(G.time_to_x(iii.t0)) + 230)
+    yy = np.arange(h, dtype=np.float64)[:, None]
+
+    def s_wave(row: int, mv: float) -> np.ndarray:                      # a 30-column V, mv deep, below the trace
+        y = np.argmax(probs[row][:, cols], 0) + mv * G.PX_PER_MV * (1 - np.abs(np.linspace(-1, 1, len(cols))))
+        return np.exp(-(yy - y[None]) ** 2 / (2 * 1.2 ** 2))
+
+    wave_ii, wave_iii = s_wave(iii.row - 1, 3.0), s_wave(iii.row, 2.0)
+    clean = probs.copy()
+    clean[iii.row - 1][:, cols] = wave_ii
+    clean[iii.row][:, cols] = 0.12 * wave_iii                           # steep, so faint
+    confused = clean.copy()
+    confused[iii.row][:, cols] = np.maximum(0.12 * wave_iii, 0.9 * wave_ii)
+    lengths = {lead: len(v) for lead, v in truth.items()}
+    one_pass = ExtractConfig(method="viterbi", band_mv=4.0, exclusive=0.0)
+    reference = extract_leads(clean, lengths, FS, 1.0, one_pass)
+    plain = extract_leads(confused, lengths, FS, 1.0, one_pass)
+    exclusive = extract_leads(confused, lengths, FS, 1.0, ExtractConfig(method="viterbi", band_mv=4.0))  # default 0.5
+    assert np.abs(plain["III"] - reference["III"]).max() > 1.0                  # lead III took lead II's wave
+    assert max(np.abs(exclusive[lead] - reference[lead]).max() for lead in G.LEADS) < 0.05
