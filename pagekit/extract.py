@@ -192,8 +192,9 @@ def exclusive_scores(probs: np.ndarray, paths: list[np.ndarray], w: float, radiu
     (R,) whether each row's own path ran over such pixels).  ``paths``: each row's y per column from a first,
     independent pass.  Where a neighbour's deep wave crosses into a row, that row's channel often lights up on the
     neighbour's trace too: on an ECG-Image-Kit page (eik_dev 6478664205-0001) lead III's path took lead II's S wave
-    for 50 samples, although lead II's own row had traced it.  A pixel two rows claim is charged to the second; at
-    a true crossing the path pays it for a few columns only.  A row that met no other row's pixels keeps its path."""
+    for 50 samples, although lead II's own row had traced it.  Pixels two paths share are scaled down for both: the
+    row that owns them has nothing else near to go to, the intruder has its own stroke; at a true crossing each path
+    pays for a few columns only.  A row that met no other row's pixels keeps its first path."""
     probs = np.asarray(probs, dtype=np.float64)
     R, H, W = probs.shape
     cols = np.arange(W)
