@@ -187,29 +187,28 @@ def _einthoven(leads: dict[str, np.ndarray], w: float) -> None:
 
 
 def exclusive_scores(probs: np.ndarray, paths: list[np.ndarray], w: float, radius: int = 2
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """(R, H, W) per-row probabilities -> (the same, scaled by (1 - w) within ``radius`` px of another row's path;
-    (R,) whether each row's own path ran over such pixels).  ``paths``: each row's y per column from a first,
-    independent pass.  Where a neighbour's deep wave crosses into a row, that row's channel often lights up on the
-    neighbour's trace too: on an ECG-Image-Kit page (eik_dev 6478664205-0001) lead III's path took lead II's S wave
-    for 50 samples, although lead II's own row had traced it.  Pixels two paths share are scaled down for both: the
-    row that owns them has nothing else near to go to, the intruder has its own stroke; at a true crossing each path
-    pays for a few columns only.  A row that met no other row's pixels keeps its first path."""
-    probs = np.asarray(probs, dtype=np.float64)
+                     ) -> list[np.ndarray | None]:
+    """Per row of (R, H, W) probabilities: the row's map scaled by (1 - w) within ``radius`` px of another row's
+    path, or None where its own path met no such pixel (it keeps its first path).  ``paths``: each row's y per
+    column from a first, independent pass.  Where a neighbour's deep wave crosses into a row, that row's channel
+    often lights up on the neighbour's trace too: on an ECG-Image-Kit page (eik_dev 6478664205-0001) lead III's path
+    took lead II's S wave for 50 samples, although lead II's own row had traced it.  Pixels two paths share are
+    scaled down for both: the row that owns them has nothing else near to go to, the intruder has its own stroke;
+    at a true crossing each path pays for a few columns only."""
     R, H, W = probs.shape
     cols = np.arange(W)
-    rows = [np.rint(y).astype(np.int64) for y in paths]
+    rows = [np.clip(np.rint(y).astype(np.int64), 0, H - 1) for y in paths]
     taken = np.zeros((R, H, W), bool)
     for r, yi in enumerate(rows):
         for d in range(-radius, radius + 1):
             taken[r, np.clip(yi + d, 0, H - 1), cols] = True
-    out = probs.copy()
-    clash = np.zeros(R, bool)
-    for r in range(R):
-        others = np.any(np.delete(taken, r, axis=0), axis=0)
-        clash[r] = others[np.clip(rows[r], 0, H - 1), cols].any()
-        out[r][others] *= 1 - w
-    return out, clash
+    claims = taken.sum(0)
+    out: list[np.ndarray | None] = []
+    for r, yi in enumerate(rows):
+        others = claims > taken[r]                                  # another row's path within radius
+        p = np.asarray(probs[r], dtype=np.float64)
+        out.append(np.where(others, p * (1 - w), p) if others[yi, cols].any() else None)
+    return out
 
 
 def _row_in_band(prob: np.ndarray, row: int, ky: float, cfg: ExtractConfig,
@@ -248,8 +247,9 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
     kx, ky = G.scales(k)
     traced = [_row_in_band(probs[r], r, ky, cfg) for r in range(G.N_ROWS)]
     if cfg.exclusive > 0:                             # second pass, off the pixels the other rows traced
-        choose, clash = exclusive_scores(probs, [y for y, _ in traced], cfg.exclusive)
-        traced = [_row_in_band(probs[r], r, ky, cfg, choose[r]) if clash[r] else traced[r] for r in range(G.N_ROWS)]
+        choose = exclusive_scores(probs, [y for y, _ in traced], cfg.exclusive)
+        traced = [t if c is None else _row_in_band(probs[r], r, ky, cfg, c)
+                  for r, (t, c) in enumerate(zip(traced, choose))]
     rows_mv = [G.y_to_mv(y, r, ky) for r, (y, _) in enumerate(traced)]
     out: dict[str, np.ndarray] = {}
     confidence: dict[str, dict] = {}

@@ -51,7 +51,6 @@ from stage0_keypoints.metric import FAIL_MM  # noqa: E402
 from stage0_keypoints.predict import predict as predict0  # noqa: E402
 from stage0_keypoints.targets import KEYPOINT_NAMES, canonical_keypoints  # noqa: E402
 from stage1_rectify.predict import predict as predict1  # noqa: E402
-from stage1_rectify.predict import whole_image_homography  # noqa: E402
 from stage1_rectify.warp import canonical_to_raw  # noqa: E402
 
 EIK_DEV = str(Path(__file__).resolve().parents[2] / "shared" / "eik_dev")
@@ -137,8 +136,7 @@ def evaluate_image(r, comp: Competition, dig: Digitizer | None, classical: Class
         row["s0_fail"] = float(fail)
         rect = predict1(m1, c1["model"], [raw], [s0.H if s0.ok else None], dig.k, dig.device, 1)[0]
         pick = np.random.default_rng(0).choice(len(canon), min(1024, len(canon)), replace=False)
-        H0 = s0.H if s0.ok else whole_image_homography(raw.shape)     # the map stage 1 used (its fallback too)
-        landed = to_canonical(H_page, canonical_to_raw(rect.fit, H0, canon[pick]))
+        landed = to_canonical(H_page, canonical_to_raw(rect.fit, rect.H, canon[pick]))   # the map stage 1 used
         row["rect_mm"] = np.linalg.norm(landed - canon[pick], axis=1) / G.PX_PER_MM
         probs = dig.probabilities([rect.page])
         row["e2e"] = image_ratio(leads, dig.extract(probs[0], r.fs, lengths)[0], r.fs)

@@ -61,6 +61,7 @@ class Rectification:
     fit: LatticeFit
     fallback: bool            # True: the lattice was not usable and the stage-0 homography alone was used
     k: float | tuple[float, float]
+    H: np.ndarray             # the stage-0 homography the map composes (the whole-image one where stage 0 failed)
     points: np.ndarray | None = None   # detected lattice points, raw px (inliers: fit.inliers, unless fallback)
 
 
@@ -70,4 +71,4 @@ def rectify_image(raw: np.ndarray, H: np.ndarray, fit: LatticeFit, fallback: boo
     map_x, map_y = dense_map(fit, H, k)
     if points is not None and len(points):
         points = stage0_to_raw(points, H)
-    return Rectification(remap(raw, map_x, map_y), map_x, map_y, fit, fallback, k, points)
+    return Rectification(remap(raw, map_x, map_y), map_x, map_y, fit, fallback, k, H, points)
