@@ -12,7 +12,8 @@ One channel per printed row (3 rows of 4 leads + the rhythm row), at page scale 
 - px -> mV from the row's baseline and px/mV (``data.geometry``), time windows per lead, and FFT resampling
   (``scipy.signal.resample``) of each lead's columns, read at the lead's exact sample times (``number_of_rows``);
 - lead II from the rhythm row, optionally blended with the short II of row 2 in its window (``blend_short_ii``),
-  and an optional soft Einthoven/Goldberger correction (``einthoven`` = 0 off .. 1 full projection).
+  and an optional fit of the six limb leads to Einthoven/Goldberger (``einthoven`` = 0 off .. 1 the fit;
+  ``einthoven_robust``: a fit that reads both IIs and replaces a read that left its trace, ``limb_leads``).
 Each choice is an ``ExtractConfig`` field, so ablations compare them on the same probabilities.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ import scipy.signal
 from scipy.interpolate import PchipInterpolator
 
 from data import geometry as G
+from pagekit import limb_leads
 
 
 @dataclass
@@ -37,7 +39,8 @@ class ExtractConfig:
     slope_cost: float = 0.05       # viterbi: cost per px of change in vertical step
     cap_px: float = 50.0           # viterbi: jumps and slope changes cost at most this many px (see viterbi_rows)
     blend_short_ii: float = 0.0    # weight of the short II (row 2) in lead II's first window
-    einthoven: float = 0.0         # 0 = off, 1 = project onto I + III = II and aVR + aVL + aVF = 0
+    einthoven: float = 0.0         # 0 = off, 1 = the limb leads fitted to Einthoven/Goldberger (limb_leads.py)
+    einthoven_robust: float = 0.2  # mV; > 0: the fit also reads both IIs, and drops a read gone astray (limb_leads)
     band_mv: float = 3.0           # search each row only within this many mV of its baseline (0 = whole page)
     exclusive: float = 0.5         # 0 = off; w in (0, 1]: second pass, pixels other rows traced scaled by 1 - w
 
@@ -167,25 +170,6 @@ def slot_values(y_mv: np.ndarray, slot: G.LeadSlot, fs: int, n: int, kx: float) 
     return np.interp(t_samples, t_fine, fine)
 
 
-def _einthoven(leads: dict[str, np.ndarray], w: float) -> None:
-    """Soft least-squares projection onto I - II + III = 0 (window 0) and aVR + aVL + aVF = 0 (window 1), in place,
-    over the samples all three leads have (all of them, unless test.csv asks for fewer rows of one)."""
-    if w <= 0:
-        return
-    if all(lead in leads for lead in ("I", "II", "III")):
-        n0 = min(len(leads["I"]), len(leads["II"]), len(leads["III"]))
-        r = leads["I"][:n0] - leads["II"][:n0] + leads["III"][:n0]
-        for lead, sign in (("I", -1), ("II", 1), ("III", -1)):
-            leads[lead] = leads[lead].copy()
-            leads[lead][:n0] += sign * w * r / 3
-    if all(lead in leads for lead in ("aVR", "aVL", "aVF")):
-        n1 = min(len(leads[lead]) for lead in ("aVR", "aVL", "aVF"))
-        s = leads["aVR"][:n1] + leads["aVL"][:n1] + leads["aVF"][:n1]
-        for lead in ("aVR", "aVL", "aVF"):
-            leads[lead] = leads[lead].copy()
-            leads[lead][:n1] -= w * s / 3
-
-
 def exclusive_scores(probs: np.ndarray, paths: list[np.ndarray], w: float, radius: int = 2
                      ) -> list[np.ndarray | None]:
     """Per row of (R, H, W) probabilities: the row's map scaled by (1 - w) within ``radius`` px of another row's
@@ -262,9 +246,9 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
                                  "gap_share": float((p_at < cfg.min_prob).mean()) if p_at.size else 1.0}
     short_ii = G.short_slot(G.RHYTHM_LEAD)
     a, b = G.slot_sample_window(short_ii, fs)
+    short = slot_values(rows_mv[short_ii.row], short_ii, fs, b - a, kx)
     if cfg.blend_short_ii > 0 and len(out.get(G.RHYTHM_LEAD, ())) >= b:
-        short = slot_values(rows_mv[short_ii.row], short_ii, fs, b - a, kx)
         ii = out[G.RHYTHM_LEAD]
         ii[a:b] = (1 - cfg.blend_short_ii) * ii[a:b] + cfg.blend_short_ii * short
-    _einthoven(out, cfg.einthoven)
+    limb_leads.project(out, fs, cfg.einthoven, cfg.einthoven_robust, short if cfg.einthoven_robust > 0 else None)
     return out, confidence

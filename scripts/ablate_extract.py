@@ -1,7 +1,7 @@
 """Compare extraction settings on the same stage-2 probabilities: the validation fold's pages (rectified by the
 labels, as in training) go through the network once, then every setting is scored end to end, per image type.
 
-    python scripts/ablate_extract.py STAGE2_CKPT [max_images=80] [tta_flip=false] [only=[shipped,exclusive]]
+    python scripts/ablate_extract.py STAGE2_CKPT [max_images=80] [tta_flip=false] [only=[shipped,robust]]
 
 Prints one row per setting: SNR (dB of the mean ratio, as the competition averages) overall and per type, and
 the extraction time per page.
@@ -47,6 +47,9 @@ SETTINGS = {
     "shipped + exclusive 0.9": dict(SHIPPED, exclusive=0.9),
     "shipped, Einthoven 0": dict(SHIPPED, einthoven=0.0),
     "shipped, Einthoven 0 + exclusive 0.9": dict(SHIPPED, einthoven=0.0, exclusive=0.9),
+    "shipped + exclusive 0.5 + robust limb fit 0.1": dict(SHIPPED, exclusive=0.5, einthoven_robust=0.1),
+    "shipped + exclusive 0.5 + robust limb fit 0.2": dict(SHIPPED, exclusive=0.5, einthoven_robust=0.2),
+    "shipped + exclusive 0.5 + robust limb fit 0.6": dict(SHIPPED, exclusive=0.5, einthoven_robust=0.6),
 }
 
 
@@ -75,7 +78,8 @@ def main(argv=None) -> pd.DataFrame:
     for name, kw in SETTINGS.items():
         if opts.only and not any(word in name for word in opts.only):
             continue
-        ecfg = replace(ExtractConfig(exclusive=0.0), **kw)        # one pass unless a setting says exclusive
+        # one pass and the plain limb fit unless a setting says otherwise (the defaults would change the old rows)
+        ecfg = replace(ExtractConfig(exclusive=0.0, einthoven_robust=0.0), **kw)
         t0 = time.perf_counter()
         table = pd.DataFrame(sum((task.score_pages(p[None].astype(np.float32), [t], val.k, ecfg)
                                   for p, t in zip(probs, truths)), []))
