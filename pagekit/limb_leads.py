@@ -5,13 +5,13 @@ from several rows at once, so the read leads can be fitted to that model:
 - window 0 (first 2.5 s): I, III, the rhythm strip's II and row 2's short II: four reads of two signals;
 - window 1 (2.5-5 s): aVR, aVL, aVF and the rhythm strip's II: four reads again.
 
-``project``: the plain least-squares fit, pulled towards by ``w`` (0 = off, 1 = the fit).  It averages the reads'
-noise away, but one read that left its trace (a path on a neighbour's wave for 50 samples) pulls the fit, and the
-error spreads to the leads beside it.  ``robust_scale`` > 0 makes it an iteratively reweighted fit: each read's
-weight per sample is 1 / (1 + e^2 / c^2), e its residual averaged over 40 ms, so a read that disagrees with the
-others for a stretch drops out of the fit there and is replaced by what the others say.  In window 1 any single
-wrong read is identified; in window 0 a wrong II is, but I and III each measure lead I once (III = II - I), so a
-disagreement between them stays split between both.
+``project`` with ``robust_scale`` 0: the plain least-squares fit over the three reads of each window that are
+printed in it (I, II, III; aVR, aVL, aVF), pulled towards by ``w`` (0 = off, 1 = the fit): it averages the reads'
+noise away, but one read that left its trace (a path on a neighbour's wave for 50 samples) pulls the fit, and its
+error spreads to the leads beside it.  ``robust_scale`` > 0: all four reads, and per sample the fit leaves out the
+one read whose absence lowers the residual by more than ``robust_scale``^2 (``fit``); that read takes the value the
+others give it.  In window 1 any single wrong read is identified; in window 0 a wrong II is, but I and III each
+measure lead I once (III = II - I), so a disagreement between them stays split between both (``identifiable``).
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def fit(reads: np.ndarray, design: np.ndarray, scale: float, smooth: int) -> np.
 
 def _reads(leads: dict[str, np.ndarray], short_ii: np.ndarray | None, names, start: int) -> dict:
     """The reads a window has among ``names``: its own leads, the rhythm strip's II from ``start``, row 2's
-    short II."""
+    short II; empty ones left out."""
     out = {}
     for name in names:
         if name == "II_short":
@@ -76,7 +76,7 @@ def _reads(leads: dict[str, np.ndarray], short_ii: np.ndarray | None, names, sta
             v = None if leads.get("II") is None else leads["II"][start:]
         else:
             v = leads.get(name)
-        if v is not None:
+        if v is not None and len(v):
             out[name] = v
     return out
 
@@ -95,9 +95,9 @@ def project(leads: dict[str, np.ndarray], fs: int, w: float, robust_scale: float
             continue
         # the plain fit keeps to the three reads it was measured with (README: extraction)
         reads = _reads(leads, short_ii, [n for n in window if n in own or robust_scale > 0], start)
-        n = min(len(v) for v in reads.values())
-        if n == 0:
+        if len(reads) < 3:                            # test.csv may ask for no rows of a lead
             continue
+        n = min(len(v) for v in reads.values())
         names = list(reads)
         fitted = fit(np.stack([np.asarray(reads[name][:n], dtype=np.float64) for name in names], 1),
                      np.array([window[name] for name in names]), robust_scale, smooth)

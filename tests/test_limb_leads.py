@@ -76,3 +76,16 @@ def test_the_robust_fit_keeps_leads_that_agree_and_cannot_blame_i_or_iii_alone()
     limb_leads.project(bad, FS, 1.0, robust_scale=0.1, short_ii=short_ii)
     err = _err(true, bad)
     assert err["II"] < 0.03 and max(err["I"], err["III"]) > 0.03   # the wave stays split between I and III
+
+
+def test_a_lead_asked_for_with_no_rows_leaves_the_others_fitted():
+    """test.csv may ask for 0 rows of a lead: the window is fitted from the reads it has (three reads of two
+    signals still tell a wrong one apart from noise), and the empty lead stays empty."""
+    true, rng = _true_leads(), np.random.default_rng(3)
+    leads = _read(true, rng, offsets=False)
+    leads["aVL"] = np.zeros(0)
+    before = {lead: v.copy() for lead, v in leads.items()}
+    limb_leads.project(leads, FS, 1.0, robust_scale=0.2, short_ii=true["II"][:N // 4])
+    assert len(leads["aVL"]) == 0
+    assert not np.allclose(leads["aVR"], before["aVR"])                # window 1 still fitted, without aVL
+    assert max(_err({k: v for k, v in true.items() if k != "aVL"}, leads).values()) < 0.03
