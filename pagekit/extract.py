@@ -246,9 +246,10 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
                                  "gap_share": float((p_at < cfg.min_prob).mean()) if p_at.size else 1.0}
     short_ii = G.short_slot(G.RHYTHM_LEAD)
     a, b = G.slot_sample_window(short_ii, fs)
+    robust_fit = cfg.einthoven > 0 and cfg.einthoven_robust > 0      # the only other reader of the short II
     short = (slot_values(rows_mv[short_ii.row], short_ii, fs, b - a, kx)
-             if cfg.blend_short_ii > 0 or cfg.einthoven_robust > 0 else None)
-    if short is not None and cfg.blend_short_ii > 0 and len(out.get(G.RHYTHM_LEAD, ())) >= b:
+             if cfg.blend_short_ii > 0 or robust_fit else None)
+    if cfg.blend_short_ii > 0 and len(out.get(G.RHYTHM_LEAD, ())) >= b:
         ii = out[G.RHYTHM_LEAD]
         ii[a:b] = (1 - cfg.blend_short_ii) * ii[a:b] + cfg.blend_short_ii * short
     limb_leads.project(out, fs, cfg.einthoven, cfg.einthoven_robust, short)
