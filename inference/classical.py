@@ -3,9 +3,10 @@
 - ``ClassicalDigitizer``: the page is taken as it lies (no rectification: the image is resized to the canonical
   page), ink darkness stands in for the trace probability (the printed layout's pulses, hand-over strokes and lead
   names masked out), and the models' extraction follows: per column the darkest pixel within ``band_mv`` of the
-  row's baseline (ties to the nearer trace), px -> mV, gaps filled, FFT resampling.  Good on clean, upright pages;
-  it clips waves beyond the band, cannot separate overlapping traces and does not follow a tilted or photographed
-  page.  Its settings were chosen on data.synth pages (real signals, types 0001 and 0015), not on eik_dev.
+  row's baseline (ties to the nearer trace), px -> mV, gaps filled, read at the sample times.  Good on clean,
+  upright pages; it clips waves beyond the band, cannot separate overlapping traces and does not follow a tilted
+  or photographed page.  Its settings were chosen on data.synth pages (real signals, types 0001 and 0015), not on
+  eik_dev.
 - ``ZeroDigitizer``: 0 mV everywhere, without reading the images (the score of knowing nothing).
 """
 from __future__ import annotations

@@ -50,6 +50,8 @@ SETTINGS = {
     "shipped + exclusive 0.5 + robust limb fit 0.1": dict(SHIPPED, exclusive=0.5, einthoven_robust=0.1),
     "shipped + exclusive 0.5 + robust limb fit 0.2": dict(SHIPPED, exclusive=0.5, einthoven_robust=0.2),
     "shipped + exclusive 0.5 + robust limb fit 0.6": dict(SHIPPED, exclusive=0.5, einthoven_robust=0.6),
+    "shipped + exclusive 0.5 + robust 0.2 + path per slot": dict(SHIPPED, exclusive=0.5, einthoven_robust=0.2,
+                                                                 slot_paths=True),
 }
 
 
@@ -79,7 +81,7 @@ def main(argv=None) -> pd.DataFrame:
         if opts.only and not any(word in name for word in opts.only):
             continue
         # one pass and the plain limb fit unless a setting says otherwise (the defaults would change the old rows)
-        ecfg = replace(ExtractConfig(exclusive=0.0, einthoven_robust=0.0), **kw)
+        ecfg = replace(ExtractConfig(exclusive=0.0, einthoven_robust=0.0, slot_paths=False), **kw)
         t0 = time.perf_counter()
         table = pd.DataFrame(sum((task.score_pages(p[None].astype(np.float32), [t], val.k, ecfg)
                                   for p, t in zip(probs, truths)), []))

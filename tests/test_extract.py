@@ -1,9 +1,11 @@
-"""Extraction: probabilities on the rectified page -> leads in mV (sub-pixel, Viterbi, gaps, FFT resampling)."""
+"""Extraction: probabilities on the rectified page -> leads in mV (sub-pixel, Viterbi, gaps, sample times)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from data import geometry as G
-from pagekit.extract import ExtractConfig, extract_leads, resample, row_positions
+from pagekit.extract import ExtractConfig, extract_leads, row_positions, slot_values
 from pagekit.metric import align_signals, lead_powers
 
 FS = 500
@@ -88,13 +90,42 @@ def test_gaps_are_interpolated_not_zeroed():
     assert np.all(np.isfinite(y)) and np.abs(y[120:150] - true_y[120:150]).max() < 1.5
 
 
-@pytest.mark.parametrize("n", [2562, 2563, 641, 1250])
-def test_fft_resampling_gives_exactly_n_samples_of_the_same_wave(n):
-    m = 492                                                                        # columns of a 2.5 s window
-    x = np.sin(2 * np.pi * 3 * np.arange(m) / m)
-    y = resample(x, n)
-    assert len(y) == n
-    np.testing.assert_allclose(y, np.sin(2 * np.pi * 3 * np.arange(n) / n), atol=1e-9)
+@pytest.mark.parametrize("fs, kx", [(500, 1.0), (1025, 1.0), (250, 2.0)])
+def test_slot_columns_are_read_at_the_sample_times_without_ringing_at_the_window_ends(fs, kx):
+    """A window whose last value is far from its first (a ramp) read at every sample time: exactly, where resampling
+    that takes the window as periodic rings at both ends."""
+    slot = G.short_slot("V1")
+    w, _ = G.page_size(kx)
+    x = np.arange(w, dtype=np.float64)
+    t = G.x_to_time(x, kx)
+    a, b = G.slot_sample_window(slot, fs)
+    got = slot_values(2.0 * t, slot, fs, b - a, kx)                # 2 mV/s: 5 mV from the window's start to end
+    ts = np.arange(a, b) / fs
+    assert len(got) == b - a
+    cols = t[(x >= G.time_to_x(a / fs, kx)) & (x < G.time_to_x(b / fs, kx))]
+    inside = (ts >= cols[0]) & (ts <= cols[-1])                     # past the outermost columns: held flat
+    assert inside.mean() > 0.99
+    np.testing.assert_allclose(got[inside], 2.0 * ts[inside], atol=1e-9)
+
+
+def test_a_vertical_stroke_at_a_slot_start_is_not_read_when_paths_restart_per_slot(page):
+    """Where a lead begins, the page prints a vertical stroke (the calibration pulse's falling edge, a separator
+    tick between leads); a path held continuous from what precedes it stays on the stroke's top for a column."""
+    clean, truth = page
+    probs = clean.copy()
+    row = G.N_ROWS - 1                                                    # the rhythm row, after its 1 mV pulse
+    x0 = int(np.ceil(G.X_T0))
+    start = int(G.mv_to_y(truth["II"][0], row))
+    top = int(G.mv_to_y(truth["II"][0] + 1.0, row))                       # 1 mV above where the trace starts
+    probs[row][top - 1:top + 2, int(G.CAL_X[0]):x0] = 0.95                # the pulse's top
+    probs[row][top:start, x0] = 0.95                                      # its falling edge, in the first column
+    lengths = {lead: len(v) for lead, v in truth.items()}
+    cfg = ExtractConfig(method="viterbi", band_mv=4.0)
+    joined = extract_leads(probs, lengths, FS, 1.0, replace(cfg, slot_paths=False))
+    restarted = extract_leads(probs, lengths, FS, 1.0, cfg)                    # slot_paths: the default
+    reference = extract_leads(clean, lengths, FS, 1.0, cfg)
+    assert joined["II"][0] - reference["II"][0] > 0.3                          # read on the pulse
+    assert np.abs(restarted["II"] - reference["II"]).max() < 0.02              # the stroke's own pixels, read soft
 
 
 def test_einthoven_projection_and_short_ii_blend(page):
