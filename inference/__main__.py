@@ -6,8 +6,9 @@
 Options (key=value): weights=[...] (one per checkpoint, averaged within each stage), tta_flip=true (stage 2),
 stage0_tta=false (default true: stage 0 pools its four quarter turns), rectify=model|gt (gt: the generator's labels
 instead of stages 0 and 1, the upper bound of stage 2), extract.<field>=... (pagekit.extract.ExtractConfig),
-stage1.model.<key>=... (decoding settings of a stage's checkpoints), device=auto|cpu|cuda, batch_size=2,
-limit=N (first N images), types=0001,0005.
+stage1.model.<key>=... (decoding settings of a stage's checkpoints), device=auto|cpu|cuda, precision=auto|fp32|bf16|fp16
+(stage 2's forward; auto: bf16 on a CPU that has it natively, and on GPUs that have it), batch_size=2, limit=N (first
+N images), types=0001,0005.
 
 split=test (default) reads test.csv and test/{id}.png (and scores when a solution.parquet lies beside, as data.synth
 writes); split=train|val reads train images (val: the records of fold ``fold``), writes their submission and

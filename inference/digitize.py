@@ -16,7 +16,8 @@ was read) and ``lattice_fallback`` (stage 1's grid was unusable), and the reason
 Checkpoints default to the shipped ``weights/`` (files, folders and ``hf://owner/repo`` ids also work, see
 pagekit/weights.py); method=classical needs none (upright clean pages only).  Images whose CSV exists are skipped,
 so an interrupted run resumes; workers=N digitizes N images at once in separate processes.  Other options as
-``python -m inference`` (tta_flip=true, stage0_tta=false, extract.<field>=..., stageN.model.<key>=..., device=cpu).
+``python -m inference`` (tta_flip=true, stage0_tta=false, extract.<field>=..., stageN.model.<key>=..., device=cpu,
+precision=fp32).
 The exit status is 1 only when no image could be digitized.
 """
 from __future__ import annotations

@@ -58,3 +58,19 @@ def test_wandb_logger_runs_disabled_and_always_writes_jsonl(tmp_path, monkeypatc
     log.finish()
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert rows == [{"step": 3, "train/loss": 0.5, "lr": 1e-3}]
+
+
+def test_inference_precision_is_bf16_on_a_cpu_only_where_it_is_native(monkeypatch):
+    import engine.device as D
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(D, "cpu_has_bf16", lambda: True)
+    assert D.inference_dtype("auto", cpu) is torch.bfloat16
+    assert D.inference_dtype("fp32", cpu) is None
+    monkeypatch.setattr(D, "cpu_has_bf16", lambda: False)
+    assert D.inference_dtype("auto", cpu) is None                      # emulated bf16 is slower than fp32
+    assert D.inference_dtype("bf16", cpu) is torch.bfloat16            # unless asked for
+    with pytest.raises(ValueError, match="GPUs"):
+        D.inference_dtype("fp16", cpu)
+    with pytest.raises(ValueError, match="precision must be"):
+        D.inference_dtype("half", cpu)

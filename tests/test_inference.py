@@ -14,6 +14,7 @@ from data import geometry as G
 from data.submission import expected_ids, read_table
 from inference.__main__ import main
 from pagekit.ensemble import EnsembleModel
+from pagekit.image import read_image
 
 
 def _ckpts(runs, stages=(0, 1, 2)):
@@ -67,6 +68,20 @@ def test_single_image_gives_a_12_lead_frame_like_a_train_csv_and_a_plot(smoke_ru
     assert df["V5"].iloc[a:b].notna().all() and df["V5"].drop(df.index[a:b]).isna().all()
     assert len(fig.axes[0].lines) == 12
     assert set(dig.timings) == {"read", "stage0", "stage1", "stage2", "extract"}
+
+
+def test_stage_2_in_bf16_gives_the_fp32_probabilities_to_bf16_precision(smoke_runs):
+    """precision=bf16 (the CPU default where bf16 is native): stage 2 under autocast, channels-last."""
+    from inference.pipeline import Digitizer
+
+    image = next((smoke_runs["data"] / "train").glob("*/*-0001.png"))
+    ckpts = [smoke_runs[s] for s in (0, 1, 2)]
+    fp32, bf16 = (Digitizer(ckpts, device="cpu", precision=p) for p in ("fp32", "bf16"))
+    assert fp32.dtype is None and bf16.dtype is torch.bfloat16
+    pages, _ = fp32.rectifier.rectify([read_image(image)], [image])
+    a, b = fp32.probabilities(pages), bf16.probabilities(pages)
+    assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
+    assert np.abs(a - b).max() < 0.05 and np.abs(a - b).mean() < 0.005
 
 
 class _Fixed(nn.Module):
