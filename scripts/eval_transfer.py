@@ -2,8 +2,8 @@
 digitizers without weights (the table every change to a model, the generator, rectification or extraction reports):
 
     python scripts/eval_transfer.py [checkpoints=[s0.pt,s1.pt,s2.pt]] [data_dir=../shared/eik_dev] [types=0001,0005]
-                                    [limit=N] [stage0_tta=true] [tta_flip=false] [extract.<field>=...]
-                                    [out=transfer.csv]
+                                    [limit=N] [stage0_tta=true] [tta_flip=false] [precision=auto|fp32|bf16]
+                                    [extract.<field>=...] [out=transfer.csv]
 
 Ground truth comes from ECG-Image-Kit's JSON beside each image: ``plotted_pixels`` (the image pixel of every plotted
 sample) and the lead-name boxes.  The exact page -> image map of each image is the homography fitted (least squares)
@@ -101,6 +101,7 @@ class Options:
     limit: int | None = None
     stage0_tta: bool = True
     tta_flip: bool = False
+    precision: str = "auto"                               # stage 2's forward (inference.pipeline.Digitizer)
     extract: dict = field(default_factory=dict)           # extract.<field>=... over the stage-2 checkpoint's own
     out: str | None = None
 
@@ -179,7 +180,7 @@ def main(argv=None) -> pd.DataFrame:
         comp = Competition(opts.data_dir)
         images = comp.images(opts.types or None)
         dig = Digitizer(opts.checkpoints, rectify="gt", tta_flip=opts.tta_flip, stage0_tta=opts.stage0_tta,
-                        extract=opts.extract) if opts.checkpoints else None
+                        extract=opts.extract, precision=opts.precision) if opts.checkpoints else None
     images = images[[Path(p).with_suffix(".json").is_file() for p in images["path"]]]
     if opts.limit:
         images = images.head(opts.limit)
