@@ -202,8 +202,8 @@ def row_breaks(row: int, width: int, kx: float) -> list[int]:
     return sorted({slot_columns(s, width, kx).start for s in G.lead_slots() if s.row == row})
 
 
-def _row_in_band(prob: np.ndarray, row: int, ky: float, cfg: ExtractConfig,
-                 choose: np.ndarray | None = None, kx: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def _row_in_band(prob: np.ndarray, row: int, kx: float, ky: float, cfg: ExtractConfig,
+                 choose: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``traced_row`` searched only within ``band_mv`` of the row's baseline: an unsure network's stray maxima
     elsewhere on the page (another row's trace, text) then cannot be picked (measured on a half-trained CPU model:
     -9.9 dB over the whole page height, 6.7 dB within 3 mV with Viterbi)."""
@@ -237,10 +237,10 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
     over the lead's columns) and ``gap_share`` (the share of its columns below ``min_prob``, filled by PCHIP)."""
     cfg = cfg or ExtractConfig()
     kx, ky = G.scales(k)
-    traced = [_row_in_band(probs[r], r, ky, cfg, kx=kx) for r in range(G.N_ROWS)]
+    traced = [_row_in_band(probs[r], r, kx, ky, cfg) for r in range(G.N_ROWS)]
     if cfg.exclusive > 0:                             # second pass, off the pixels the other rows traced
         choose = exclusive_scores(probs, [y for y, _ in traced], cfg.exclusive)
-        traced = [t if c is None else _row_in_band(probs[r], r, ky, cfg, c, kx)
+        traced = [t if c is None else _row_in_band(probs[r], r, kx, ky, cfg, c)
                   for r, (t, c) in enumerate(zip(traced, choose))]
     rows_mv = [G.y_to_mv(y, r, ky) for r, (y, _) in enumerate(traced)]
     out: dict[str, np.ndarray] = {}
