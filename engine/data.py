@@ -11,18 +11,25 @@ from engine import dist
 
 
 def ensure_data(cfg) -> Path:
-    """The data dir; a synthetic one (``data=synth``) is generated on first use.  ``data=competition`` never
-    generates: an experiment's ``data.generate`` must not fill a mistyped competition path with synthetic pages."""
+    """The data dir; a synthetic one (``data=synth``) is generated on first use, and so is each missing dir of
+    ``data.extra_train_dirs`` (same settings, seeds ``seed + 1``, ``seed + 2``, ...: other records).
+    ``data=competition`` never generates: an experiment's ``data.generate`` must not fill a mistyped competition path
+    with synthetic pages."""
     root = Path(cfg.data.dir)
-    if not (root / "train.csv").is_file() and dist.is_main():   # under torchrun, rank 0 writes, the rest wait
-        if not cfg.data.get("synthetic", True) or not cfg.data.get("generate"):
-            raise FileNotFoundError(f"{root / 'train.csv'} not found: point data.dir at the unzipped competition "
-                                    "(train.csv, train/<id>/...), or use data=synth to synthesize one")
-        from data.synth.generate import generate
+    extra = [Path(d) for d in cfg.data.get("extra_train_dirs") or []]
+    g = cfg.data.get("generate") if cfg.data.get("synthetic", True) else None
+    if dist.is_main():                     # under torchrun, rank 0 writes, the rest wait
+        for i, d in enumerate([root] + extra):
+            if (d / "train.csv").is_file():
+                continue
+            if not g:
+                raise FileNotFoundError(f"{d / 'train.csv'} not found: point data.dir (data.extra_train_dirs) at a "
+                                        "competition-layout dir (train.csv, train/<id>/...), or use data=synth to "
+                                        "synthesize one")
+            from data.synth.generate import generate
 
-        g = cfg.data.generate
-        generate(root, n_records=int(g.n_records), seed=int(g.seed), types=list(g.types), n_test=int(g.n_test),
-                 workers=g.get("workers"), source=str(g.get("source") or "simulate"))
+            generate(d, n_records=int(g.n_records), seed=int(g.seed) + i, types=list(g.types), n_test=int(g.n_test),
+                     workers=g.get("workers"), source=str(g.get("source") or "simulate"))
     dist.barrier()
     return root
 
@@ -42,17 +49,35 @@ def split_images(cfg, with_train: bool = True, labelled: bool = True) -> tuple[l
     folds = load_folds(root, int(cfg.data.n_folds)).set_index("id")["fold"]
     is_val = images["id"].map(folds).to_numpy() == int(cfg.data.val_fold)
     train, val = list(images["path"][~is_val]), list(images["path"][is_val])
-    if cfg.data.get("max_images"):
-        train = train[:int(cfg.data.max_images)]
     if not with_train:                     # evaluation: nothing of the training split is cached or loaded
         train = []
+    else:
+        train += extra_train_images(cfg, labelled)
+    if cfg.data.get("max_images"):
+        train = train[:int(cfg.data.max_images)]
     if not val:
         raise ValueError(f"fold {cfg.data.val_fold} holds no labelled image; use fewer data.n_folds")
     return train, val
 
 
+def extra_train_images(cfg, labelled: bool = True) -> list[Path]:
+    """Every (labelled) image of the dirs in ``data.extra_train_dirs``: more training pages, all of them, while
+    validation stays ``data.dir``'s fold (so scores compare with runs trained without them)."""
+    out = []
+    for d in cfg.data.get("extra_train_dirs") or []:      # ensure_data has made them
+        paths = Competition(d).images(list(cfg.data.types) if cfg.data.get("types") else None)["path"]
+        out += [p for p in paths if not labelled or label_path(p).is_file()]
+    return out
+
+
 def image_jobs(root: Path, paths: list[Path]) -> list[tuple[Path, Path, int]]:
-    """(image, its record's signal CSV, fs) for each train image path ({root}/train/{id}/{id}-{type}.png)."""
-    comp = Competition(root)
-    recs = [comp.record(Path(p).stem.rsplit("-", 1)[0]) for p in paths]
-    return [(Path(p), r.csv, r.fs) for p, r in zip(paths, recs)]
+    """(image, its record's signal CSV, fs) for each train image path ({dir}/train/{id}/{id}-{type}.png; ``dir`` is
+    ``root`` or one of ``data.extra_train_dirs``, read off the path)."""
+    comps = {Path(root).resolve(): Competition(root)}
+    jobs = []
+    for p in map(Path, paths):
+        d = p.parents[2].resolve()
+        comp = comps.get(d) or comps.setdefault(d, Competition(d))
+        r = comp.record(p.stem.rsplit("-", 1)[0])
+        jobs.append((p, r.csv, r.fs))
+    return jobs

@@ -15,18 +15,9 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
-def autocast_dtype(precision: str, device: torch.device):
-    """None = full fp32.  'auto' picks bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU."""
-    if device.type != "cuda" or precision == "fp32":
-        return None
-    if precision == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
 def cpu_has_bf16() -> bool:
-    """True where the CPU multiplies bf16 natively (AMX or AVX512-BF16; Linux flags): there bf16 autocast makes stage
-    2 about twice as fast at the same score; elsewhere it is emulated, and slower than fp32."""
+    """True where the CPU multiplies bf16 natively (AMX or AVX512-BF16; Linux flags): there bf16 autocast runs stage
+    2 about twice as fast (inference and training) at the same score; elsewhere it is emulated, and slower than fp32."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = f.read()
@@ -35,15 +26,17 @@ def cpu_has_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def inference_dtype(precision: str, device: torch.device):
-    """The autocast dtype of a network's forward at inference (None = fp32).  'auto': ``autocast_dtype``'s choice on
-    a GPU; on a CPU bf16 where it is native (``cpu_has_bf16``), else fp32.  'fp32', 'bf16' and (GPU) 'fp16' force."""
+def autocast_dtype(precision: str, device: torch.device):
+    """The autocast dtype of a forward, training or inference (None = fp32).  'auto': bf16 on GPUs that have it, else
+    fp16; on a CPU bf16 where it is native (``cpu_has_bf16``), else fp32.  'fp32', 'bf16' and (GPU) 'fp16' force."""
     if precision not in ("auto", "fp32", "bf16", "fp16"):
         raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
     if precision == "fp32":
         return None
     if device.type == "cuda":
-        return autocast_dtype(precision, device)
+        if precision == "auto":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     if precision == "fp16":
         raise ValueError("precision=fp16 is for GPUs; on a CPU use bf16 (or auto)")
     return torch.bfloat16 if precision == "bf16" or cpu_has_bf16() else None

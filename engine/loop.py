@@ -101,7 +101,10 @@ def train(cfg: DictConfig) -> dict:
     rank, local_rank, world = dist.setup()
     seed_everything(int(cfg.seed) + rank)
     device = resolve_device(cfg.trainer.device, local_rank)
-    dtype = autocast_dtype(cfg.trainer.precision, device)
+    # 'auto' trains in fp32 on a CPU: bf16 there is an explicit choice (trainer.precision=bf16), unmeasured on
+    # stages 0 and 1, whose keypoints are sub-pixel
+    precision = cfg.trainer.precision if device.type == "cuda" or cfg.trainer.precision != "auto" else "fp32"
+    dtype = autocast_dtype(precision, device)
     task = get_task(cfg.stage)
     out_dir = Path(cfg.out_dir)
     cfg_dict = OmegaConf.to_container(cfg, resolve=True)

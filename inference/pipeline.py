@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from data import geometry as G
-from engine.device import Timer, inference_dtype, resolve_device
+from engine.device import Timer, autocast_dtype, resolve_device
 from pagekit.ensemble import load_stages
 from pagekit.extract import ExtractConfig, extract_with_confidence
 from pagekit.image import read_image
@@ -133,7 +133,7 @@ class Digitizer(BaseDigitizer):
         # stage 2 only: stages 0 and 1 are a fraction of the time and their sub-pixel points are kept in fp32.  On a
         # CPU with native bf16, bf16 + channels-last run stage 2 in half the time (eik_dev exact pages: 6.5 -> 3.2 s,
         # 19.19 -> 19.18 dB): README, "Inference"
-        self.dtype = inference_dtype(precision, self.device)
+        self.dtype = autocast_dtype(precision, self.device)
         if self.dtype is not None and self.device.type == "cpu":
             for m in self.stages[2][2]:
                 m.to(memory_format=torch.channels_last)

@@ -65,12 +65,12 @@ def test_inference_precision_is_bf16_on_a_cpu_only_where_it_is_native(monkeypatc
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(D, "cpu_has_bf16", lambda: True)
-    assert D.inference_dtype("auto", cpu) is torch.bfloat16
-    assert D.inference_dtype("fp32", cpu) is None
+    assert D.autocast_dtype("auto", cpu) is torch.bfloat16
+    assert D.autocast_dtype("fp32", cpu) is None
     monkeypatch.setattr(D, "cpu_has_bf16", lambda: False)
-    assert D.inference_dtype("auto", cpu) is None                      # emulated bf16 is slower than fp32
-    assert D.inference_dtype("bf16", cpu) is torch.bfloat16            # unless asked for
+    assert D.autocast_dtype("auto", cpu) is None                      # emulated bf16 is slower than fp32
+    assert D.autocast_dtype("bf16", cpu) is torch.bfloat16            # unless asked for
     with pytest.raises(ValueError, match="GPUs"):
-        D.inference_dtype("fp16", cpu)
+        D.autocast_dtype("fp16", cpu)
     with pytest.raises(ValueError, match="precision must be"):
-        D.inference_dtype("half", cpu)
+        D.autocast_dtype("half", cpu)

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -163,3 +164,30 @@ def test_init_from_starts_from_exported_weights_with_a_new_schedule(tmp_path, sm
     other = create_model({**cfg.model, "decoder_channels": [16, 8, 8]})
     with pytest.raises(ValueError, match=r"init_from=.*do not fit this model"):
         init_weights(other, source)
+
+
+def test_extra_train_dirs_are_generated_with_the_next_seed_and_only_train(tmp_path, smoke_data, make_cfg):
+    from data.competition import Competition
+    from engine.data import image_jobs, split_images
+
+    extra = tmp_path / "extra"
+    base = ["stage=2", "experiment=smoke", "data.generate.n_records=2", "data.generate.types=[0001]"]
+    train0, val0 = split_images(make_cfg(base, tmp_path / "run", smoke_data))
+    train1, val1 = split_images(make_cfg(base + [f"data.extra_train_dirs=[{extra}]"], tmp_path / "run", smoke_data))
+    ids = set(Competition(extra).images()["id"])
+    assert len(ids) == 2 and not ids & set(Competition(smoke_data).images()["id"])      # seed 1: other records
+    assert val1 == val0 and train1[:len(train0)] == train0 and len(train1) == len(train0) + 2
+    jobs = image_jobs(smoke_data, train1)
+    assert [csv.parent for _, csv, _ in jobs[-2:]] == [p.parent for p in train1[-2:]]     # each its own record
+
+
+def test_stage2_trains_in_bf16_channels_last_on_a_cpu(tmp_path, smoke_data, make_cfg):
+    from engine.checkpoint import load
+    from engine.loop import train
+
+    cfg = make_cfg(["stage=2", "experiment=smoke", "trainer.precision=bf16", "trainer.channels_last=true",
+                    "trainer.epochs=1"], tmp_path / "run", smoke_data)
+    res = train(cfg)
+    ckpt = load(res["checkpoint"])
+    assert ckpt["step"] == 2 and np.isfinite(res["val/loss"])
+    assert all(v.dtype == torch.float32 for v in ckpt["model"].values() if v.is_floating_point())  # fp32 masters
