@@ -68,6 +68,9 @@ def started_from(init_from: str | None, machine: str) -> list[str]:
     """The card's line for a fine-tuned run: the run it started from."""
     if not init_from:
         return []
+    if not (Path(init_from).parent / ".hydra").is_dir():     # exported weights: no run folder beside them
+        return [f"- Started from the exported weights `{init_from}` of that time, with a new schedule (how they were "
+                f"trained: the card they shipped with, in this file's git history)"]
     command, minutes = run_facts(Path(init_from))
     return [f"- Started from the weights of `{init_from}` (`{command}`, {minutes or 0:.0f} min on {machine}), "
             f"with a new schedule"]
@@ -79,6 +82,7 @@ def card(stage: int, slim: dict, ckpt: Path, pt: Path, transfer: pd.DataFrame | 
     n_params = sum(v.numel() for v in slim["model"].values())
     command, minutes = run_facts(ckpt)
     gen = cfg["data"].get("generate", {})
+    extra = list(cfg["data"].get("extra_train_dirs") or [])
     val = {k[4:]: v for k, v in (slim.get("metrics") or {}).items() if k.startswith("val/")}
     lines = [
         f"# Stage {stage}: `{m['name']}` ({m.get('encoder')})", "",
@@ -90,7 +94,11 @@ def card(stage: int, slim: dict, ckpt: Path, pt: Path, transfer: pd.DataFrame | 
         + (f"{minutes:.0f} min on {machine}" if minutes else f"on {machine}"),
         f"- Data: synthetic pages only (`python -m data.synth`): {gen.get('n_records')} records x "
         f"{len(gen.get('types') or [])} image types, seed {gen.get('seed')}, signals `{gen.get('source')}`; "
-        f"validation = fold {cfg['data'].get('val_fold')} of {cfg['data'].get('n_folds')} (records never trained on)",
+        f"validation = fold {cfg['data'].get('val_fold')} of {cfg['data'].get('n_folds')} (records never trained on)"
+        + (f"; training also on every page of {', '.join(f'`{d}`' for d in extra)} (the same settings, "
+           f"seed{'s' if len(extra) > 1 else ''} "
+           f"{', '.join(str(int(gen.get('seed') or 0) + i + 1) for i in range(len(extra)))}: other records)"
+           if extra else ""),
         *started_from(cfg.get("init_from"), machine),
         "- Not trained on any competition image nor on ../shared/eik_dev (validation only).",
         *(["- Changed at export (decoding only, the weights are the run's): "

@@ -181,13 +181,21 @@ def test_extra_train_dirs_are_generated_with_the_next_seed_and_only_train(tmp_pa
     assert [csv.parent for _, csv, _ in jobs[-2:]] == [p.parent for p in train1[-2:]]     # each its own record
 
 
-def test_stage2_trains_in_bf16_channels_last_on_a_cpu(tmp_path, smoke_data, make_cfg):
+def test_stage2_trains_in_bf16_channels_last_on_a_cpu_and_its_card_names_the_extra_pages(tmp_path, smoke_data,
+                                                                                         make_cfg):
     from engine.checkpoint import load
     from engine.loop import train
 
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from export_weights import main as export_main
+
+    extra = tmp_path / "extra"
     cfg = make_cfg(["stage=2", "experiment=smoke", "trainer.precision=bf16", "trainer.channels_last=true",
-                    "trainer.epochs=1"], tmp_path / "run", smoke_data)
+                    "trainer.epochs=1", "data.generate.n_records=2", "data.generate.types=[0001]",
+                    f"data.extra_train_dirs=[{extra}]"], tmp_path / "run", smoke_data)
     res = train(cfg)
     ckpt = load(res["checkpoint"])
     assert ckpt["step"] == 2 and np.isfinite(res["val/loss"])
     assert all(v.dtype == torch.float32 for v in ckpt["model"].values() if v.is_floating_point())  # fp32 masters
+    [pt] = export_main([str(res["checkpoint"]), f"out={tmp_path / 'w'}"])
+    assert f"every page of `{extra}` (the same settings, seed 1:" in pt.with_suffix(".md").read_text()
