@@ -23,9 +23,10 @@ def ensure_data(cfg) -> Path:
             if (d / "train.csv").is_file():
                 continue
             if not g:
-                raise FileNotFoundError(f"{d / 'train.csv'} not found: point data.dir (data.extra_train_dirs) at a "
-                                        "competition-layout dir (train.csv, train/<id>/...), or use data=synth to "
-                                        "synthesize one")
+                key = "data.dir" if i == 0 else "data.extra_train_dirs"
+                raise FileNotFoundError(f"{d / 'train.csv'} not found: point {key} at the unzipped competition "
+                                        "(train.csv, train/<id>/...) or another dir of its layout, or use data=synth "
+                                        "to synthesize one")
             from data.synth.generate import generate
 
             generate(d, n_records=int(g.n_records), seed=int(g.seed) + i, types=list(g.types), n_test=int(g.n_test),
