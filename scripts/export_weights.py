@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import cli  # noqa: E402
 from data.files import write_text  # noqa: E402
+from engine.data import dir_seed  # noqa: E402
 from pagekit.registry import override  # noqa: E402
 from pagekit.weights import export  # noqa: E402
 
@@ -97,7 +98,7 @@ def card(stage: int, slim: dict, ckpt: Path, pt: Path, transfer: pd.DataFrame | 
         f"validation = fold {cfg['data'].get('val_fold')} of {cfg['data'].get('n_folds')} (records never trained on)"
         + (f"; training also on every page of {', '.join(f'`{d}`' for d in extra)} (the same settings, "
            f"seed{'s' if len(extra) > 1 else ''} "
-           f"{', '.join(str(int(gen.get('seed') or 0) + i + 1) for i in range(len(extra)))}: other records)"
+           f"{', '.join(str(dir_seed(int(gen.get('seed') or 0), i + 1)) for i in range(len(extra)))}: other records)"
            if extra else ""),
         *started_from(cfg.get("init_from"), machine),
         "- Not trained on any competition image nor on ../shared/eik_dev (validation only).",
