@@ -173,6 +173,24 @@ def test_sources_csv_and_wfdb_re_render_real_signals(tmp_path, smoke_data):
             assert all(einthoven)
 
 
+def test_hold_tail_flattens_the_record_end_and_leaves_the_rest_of_the_seed_as_it_was(tmp_path):
+    """hold_tail=1: every record ends on a flat run of 0.05-0.15 s in the leads printed to the end (last column and
+    rhythm), the same records up to it; hold_tail=0 (the default) writes what it always wrote."""
+    kw = dict(n_records=2, seed=3, types=["0001"], n_test=0, workers=1, progress=False)
+    plain = Competition(generate(tmp_path / "plain", **kw))
+    held = Competition(generate(tmp_path / "held", hold_tail=1.0, **kw))
+    for rp, rh in zip(plain.records(), held.records()):
+        assert (rp.id, rp.fs) == (rh.id, rh.fs)
+        fp, fh = plain.load_signals(rp.id), held.load_signals(rh.id)
+        for lead in ("II", "V4", "V5", "V6"):
+            a, b = fp[lead].to_numpy(), fh[lead].to_numpy()
+            run = len(b) - np.flatnonzero(np.abs(np.diff(b)) > 1e-9).max() - 1
+            assert 0.05 * rh.fs - 1 <= run <= 0.15 * rh.fs + 1, (lead, run)
+            assert np.array_equal(a[:-run], b[:-run], equal_nan=True) and np.ptp(a[-run:]) > 0   # only the tail
+        for lead in ("I", "V1"):                                  # leads whose window ends earlier: untouched
+            pd.testing.assert_series_equal(fp[lead], fh[lead])
+
+
 def test_simulated_records_cross_into_the_next_row_and_carry_noise_and_ectopy():
     """Overlaps must be common in training: the share of simulated records with a wave beyond half the gap between
     rows (1.8 mV from the median), and records with mains hum or muscle noise above 20 Hz."""

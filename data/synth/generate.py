@@ -1,12 +1,14 @@
 """Write a synthetic competition: the competition's layout plus a label file beside every image.
 
     python -m data.synth out=DIR n_records=N seed=S [types=0001,0003,...] [n_test=K] [source=simulate]
-                         [workers=2]
+                         [hold_tail=0.2] [workers=2]
 
 source: ``simulate`` (default), ``csv:DIR`` (re-render the signals of a competition-layout DIR, e.g. the real train
 set), ``wfdb:DIR`` (every record under DIR with the 12 standard leads, e.g. PTB-XL), or ``mix:DIR[:FRACTION]``
 (a random real WFDB window under DIR, its gain drawn from 0.8-1.6, with probability FRACTION (0.5), else simulated;
 e.g. ``mix:../shared/real_signals:0.5``).
+hold_tail: the probability that a record's last 0.05-0.15 s are held at one value (``signals.hold_tail``; 0 = off,
+the default, which leaves the records of a seed as they were).
 Output: train.csv, train/{id}/{id}.csv, train/{id}/{id}-{type}.png (+ .label.json, .map.npz), test.csv,
 test/{id}.png, test_labels/{id}.label.json, solution.parquet (id, fs, value, type) for ``inference.score``.
 """
@@ -42,6 +44,7 @@ class Job:
     out: Path
     split: str          # "train" | "test"
     source: str
+    hold_tail: float = 0.0
 
 
 def render_image(frame: pd.DataFrame, fs: int, image_type: str, rng: np.random.Generator, record_id: str):
@@ -96,6 +99,9 @@ def _wfdb_records(folder: str) -> list[Path]:
 def make_record(job: Job) -> dict:
     rng = np.random.default_rng(job.seed)
     frame, fs = _signal_frame(job, rng)
+    tail_rng = np.random.default_rng([job.seed, 1])    # its own stream: the pages of a seed stay as they were
+    if job.hold_tail > 0 and tail_rng.random() < job.hold_tail:
+        frame = signals.hold_tail(frame, fs, tail_rng)
     rid = job.record_id
     out = {"id": rid, "fs": fs, "sig_len": len(frame), "images": []}
     if job.split == "train":
@@ -121,7 +127,8 @@ def make_record(job: Job) -> dict:
 
 
 def generate(out: str | Path, n_records: int = 8, seed: int = 0, types=recipes.TYPES, n_test: int | None = None,
-             source: str = "simulate", workers: int | None = None, progress: bool = True) -> Path:
+             source: str = "simulate", hold_tail: float = 0.0, workers: int | None = None,
+             progress: bool = True) -> Path:
     out = Path(out)
     for sub in ("train", "test", "test_labels"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -134,7 +141,7 @@ def generate(out: str | Path, n_records: int = 8, seed: int = 0, types=recipes.T
     children = ss.spawn(n_records + n_test)
     ids = np.random.default_rng(ss.generate_state(1)).choice(10**9, n_records + n_test, replace=False) + 10**8
     jobs = [Job(i, str(int(ids[i])), int(children[i].generate_state(1)[0]), types, out,
-                "train" if i < n_records else "test", source) for i in range(n_records + n_test)]
+                "train" if i < n_records else "test", source, hold_tail) for i in range(n_records + n_test)]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if workers > 1:
         with get_context("spawn").Pool(workers) as pool:
@@ -161,6 +168,7 @@ class Options:
     types: list[str] = field(default_factory=lambda: list(recipes.TYPES))
     n_test: int | None = None            # default: n_records // 4
     source: str = "simulate"
+    hold_tail: float = 0.0               # probability of a held (flat) record end
     workers: int | None = None           # default: all cores
 
 
@@ -171,5 +179,5 @@ def main(argv=None) -> None:
     if unknown:
         raise cli.UsageError(f"unknown image types {unknown}; known: {', '.join(recipes.TYPES)}")
     path = generate(opts.out, n_records=opts.n_records, seed=opts.seed, types=types, n_test=opts.n_test,
-                    source=opts.source, workers=opts.workers)
+                    source=opts.source, hold_tail=opts.hold_tail, workers=opts.workers)
     print(f"wrote {path}: {opts.n_records} train records, test split, solution.parquet")

@@ -34,6 +34,16 @@ def to_competition_frame(full: dict[str, np.ndarray], fs: int) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def hold_tail(frame: pd.DataFrame, fs: int, rng: np.random.Generator, seconds=(0.05, 0.15)) -> pd.DataFrame:
+    """The record's last 0.05-0.15 s held at one value, as some exported records end (ECG-Image-Kit prints that
+    run as a flat line after the last beat, at the end of the last column's leads and the rhythm lead)."""
+    n = int(round(rng.uniform(*seconds) * fs))
+    out = frame.copy()
+    held = out.iloc[-n - 1]
+    out.iloc[-n:] = np.where(np.isfinite(out.iloc[-n:].to_numpy()), held.to_numpy()[None], np.nan)
+    return out
+
+
 # ---- simulated ECG ---------------------------------------------------------------------------------------------
 # Electrode directions in a body frame (x: patient's left, y: feet, z: anterior).  Limb electrodes sit so that
 # lead I points at 0 deg, II at 60 deg, III at 120 deg in the frontal plane; chest electrodes sweep from V1
