@@ -140,20 +140,20 @@ def test_a_submission_killed_mid_write_keeps_the_previous_one(tmp_path, monkeypa
 
 # ---- 4. a run killed between last.pt and best.pt ---------------------------------------------------------------------
 
-def _every_epoch_better(monkeypatch):
+def _every_epoch_better(monkeypatch) -> list:
     """Validation as it is, but the monitored stage-0 metric falls with every call: epoch 1 is always the best, as
     this test needs, whatever two steps of a tiny model do to the real value (they made it worse with other
-    library versions)."""
+    library versions).  Returns the calls made; clear it to start a new run's count."""
     from engine import loop
 
-    real, calls = getattr(loop.validate, "__wrapped__", loop.validate), []
+    real, calls = loop.validate, []
 
     def validate(*a, **kw):
         calls.append(1)
         return real(*a, **kw) | {"val/kp_median_mm": 100.0 - len(calls)}
 
-    validate.__wrapped__ = real
     monkeypatch.setattr(loop, "validate", validate)
+    return calls
 
 
 def test_a_run_killed_right_after_last_pt_resumes_to_the_best_pt_of_an_uninterrupted_run(smoke_data, make_cfg,
@@ -164,7 +164,7 @@ def test_a_run_killed_right_after_last_pt_resumes_to_the_best_pt_of_an_uninterru
     from engine.loop import train
 
     straight = tmp_path / "straight"                # the same config, never interrupted
-    _every_epoch_better(monkeypatch)
+    validations = _every_epoch_better(monkeypatch)
     train(make_cfg(["stage=0", "experiment=smoke"], straight, smoke_data))
     real = checkpoint.save_atomic
 
@@ -175,7 +175,7 @@ def test_a_run_killed_right_after_last_pt_resumes_to_the_best_pt_of_an_uninterru
             raise KeyboardInterrupt
         return out
 
-    _every_epoch_better(monkeypatch)
+    validations.clear()                             # the killed run counts its epochs from 0 as the straight one did
     monkeypatch.setattr(checkpoint, "save_atomic", killed_after_last)
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):

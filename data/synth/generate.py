@@ -100,7 +100,7 @@ def make_record(job: Job) -> dict:
     rng = np.random.default_rng(job.seed)
     frame, fs = _signal_frame(job, rng)
     tail_rng = np.random.default_rng([job.seed, 1])    # its own stream: the pages of a seed stay as they were
-    if job.hold_tail > 0 and tail_rng.random() < job.hold_tail:
+    if tail_rng.random() < job.hold_tail:
         frame = signals.hold_tail(frame, fs, tail_rng)
     rid = job.record_id
     out = {"id": rid, "fs": fs, "sig_len": len(frame), "images": []}
