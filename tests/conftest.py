@@ -28,6 +28,13 @@ def compose_cfg(overrides, out_dir=None, data_dir=None):
     return cfg
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that need the three trained smoke stages are marked ``trains`` (the mutation run leaves them out)."""
+    for item in items:
+        if "smoke_runs" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.trains)
+
+
 @pytest.fixture(scope="session")
 def make_cfg():
     return compose_cfg

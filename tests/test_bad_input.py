@@ -269,7 +269,10 @@ def test_the_scorer_rejects_duplicates_and_names_the_first_nan_and_reports_extra
     from pagekit.metric import MetricError, score
 
     sol, sub = _pair()
-    assert np.isfinite(score(sol, sub))
+    # fs = 1: no shift allowed; 0.9 x the truth, offset removed, leaves 0.1 x each lead about its mean
+    lead = sol["id"].str.split("_").str[2]
+    resid = 0.1 * (sol["value"] - sol.groupby(lead)["value"].transform("mean"))
+    assert score(sol, sub) == pytest.approx(10 * np.log10(np.sum(sol["value"] ** 2) / np.sum(resid ** 2)), abs=1e-6)
     with pytest.raises(MetricError, match="1 duplicate ids in submission, first 7_1_I"):
         score(sol, pd.concat([sub, sub.iloc[[1]]]))
     with pytest.raises(MetricError, match="1 NaN, inf or non-numeric values in submission, first at id 7_2_I"):

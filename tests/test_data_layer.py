@@ -62,12 +62,33 @@ def test_validate_catches_missing_duplicate_and_extra_ids():
         validate_submission(extra, table)
 
 
-def test_written_submission_scores_against_its_solution():
+def test_every_value_lands_on_its_own_image_lead_and_row(tmp_path):
+    """A distinct value per image, lead and row (image*1e5 + lead*1e3 + row) read back from the parquet by its id:
+    a lead written reversed, moved by a row or under another lead's name fails."""
+    table = _lead_table(fs=250, ids=("11", "22"))
+    preds = {i: {r.lead: int(i) * 1e5 + LEADS.index(r.lead) * 1e3 + np.arange(r.number_of_rows)
+                 for r in g.itertuples()} for i, g in table.groupby("id")}
+    write_submission(tmp_path / "s.parquet", preds, table)
+    back = pd.read_parquet(tmp_path / "s.parquet")
+    image, row, lead = back["id"].str.split("_", expand=True).T.to_numpy()
+    want = image.astype(int) * 1e5 + np.array([LEADS.index(x) for x in lead]) * 1e3 + row.astype(int)
+    np.testing.assert_array_equal(back["value"].to_numpy(), want)
+    assert set(zip(image, lead)) == {(i, x) for i in ("11", "22") for x in LEADS}
+    assert (back.assign(lead=lead).groupby("lead").size() // 2).to_dict() == \
+        {x: 2500 if x == "II" else 625 for x in LEADS}
+
+
+def test_a_written_submission_scores_against_a_solution_built_apart_from_it():
+    """The truth's frame is built here from the ids' definition; the submission by build_submission: exact
+    values score the cap, one lead's values reversed cost it."""
     table = _lead_table(ids=("11",))
     rng = np.random.default_rng(0)
-    truth = {"11": {r.lead: rng.normal(size=r.number_of_rows) for r in table.itertuples()}}
-    sol = build_submission(truth, table).assign(fs=256)
-    assert round(score(sol, sol[["id", "value"]]), 4) == 25.8433
+    truth = {r.lead: np.cumsum(rng.normal(size=r.number_of_rows)) for r in table.itertuples()}
+    sol = pd.DataFrame([{"id": f"11_{k}_{lead}", "fs": 256, "value": v[k]}
+                        for lead, v in truth.items() for k in range(len(v))])
+    assert round(score(sol, build_submission({"11": truth}, table)), 4) == 25.8433
+    flipped = {**truth, "V3": truth["V3"][::-1]}
+    assert score(sol, build_submission({"11": flipped}, table)) < 20
 
 
 def test_folds_deterministic_record_level_and_balanced_over_fs():

@@ -13,6 +13,7 @@ from torch import nn
 from data import geometry as G
 from data.submission import expected_ids, read_table
 from inference.__main__ import main
+from pagekit import metric
 from pagekit.ensemble import EnsembleModel
 from pagekit.image import read_image
 
@@ -40,7 +41,8 @@ def test_submission_has_exactly_the_rows_of_test_csv_and_a_bad_image_costs_only_
     assert pd.Index(sub["id"]).equals(expected_ids(table)) and np.isfinite(sub["value"]).all()
     bad = sub["id"].str.startswith(f"{ids[0]}_")
     assert (sub.loc[bad, "value"] == 0).all() and (sub.loc[~bad, "value"] != 0).any()
-    assert np.isfinite(score)                                             # solution.parquet beside: scored
+    # solution.parquet beside: scored, and the score is the metric's on the written file
+    assert score == pytest.approx(metric.score(read_table(data / "solution.parquet"), sub), abs=1e-9)
 
 
 def test_validation_mode_scores_per_type_with_ground_truth_rectification(smoke_runs, tmp_path, capsys):
@@ -50,7 +52,21 @@ def test_validation_mode_scores_per_type_with_ground_truth_rectification(smoke_r
         score = main([f"data_dir={smoke_runs['data']}", _ckpts(smoke_runs, (2,)), "rectify=gt", "split=val",
                       "n_folds=2", f"out={out}", "extract.method=viterbi"])
     text = capsys.readouterr().out
-    assert np.isfinite(score) and f"score_db {score:.4f}" in text
+    assert f"score_db {score:.4f}" in text
+    # the printed score is the metric's of the written file against the truth CSVs (built here, not by the code
+    # under test): every short lead is its CSV column's non-empty window, II the whole column
+    sub = read_table(out)
+    image_ids = sub["id"].str.split("_").str[0].unique()
+    fs_of = pd.read_csv(smoke_runs["data"] / "train.csv", dtype={"id": str}).set_index("id")["fs"]
+    truth = []
+    for image_id in image_ids:
+        rid = image_id.split("-")[0]
+        csv = pd.read_csv(smoke_runs["data"] / "train" / rid / f"{rid}.csv")
+        for lead in csv.columns:
+            v = csv[lead].dropna().to_numpy()
+            truth.append(pd.DataFrame({"id": [f"{image_id}_{r}_{lead}" for r in range(len(v))], "fs": fs_of[rid],
+                                       "value": v}))
+    assert len(image_ids) >= 2 and score == pytest.approx(metric.score(pd.concat(truth), sub), abs=1e-9)
     assert "0001" in text and "stage2" in text and "rectify (labels)" in text
     with pytest.raises(SystemExit, match="no stage \\[0, 1\\]"):
         main([f"data_dir={smoke_runs['data']}", _ckpts(smoke_runs, (2,)), "split=val", "n_folds=2"])

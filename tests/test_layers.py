@@ -23,21 +23,28 @@ def _layer(module: str) -> int | None:
     return TOP if top in ("train", "evaluate", "scripts") else None
 
 
-def _imports(path: Path) -> set[str]:
-    """Project modules imported anywhere in the file (functions included)."""
+def _imports(path: Path, module: str = "") -> set[str]:
+    """Project modules imported anywhere in the file (functions included); relative imports are resolved
+    against ``module``, the file's own dotted name."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.add(node.module)
-            out |= {f"{node.module}.{a.name}" for a in node.names}      # `from pkg import module`
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module
+            if node.level:                                             # from . import x / from ..pkg import y
+                parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            if base:
+                out.add(base)
+                out |= {f"{base}.{a.name}" for a in node.names}      # `from pkg import module`
     return out
 
 
 def _graph() -> dict[str, set[str]]:
     mods = _modules()
-    return {m: {i for i in _imports(p) if i in mods and i != m} for m, p in mods.items()}
+    return {m: {i for i in _imports(p, m) if i in mods and i != m} for m, p in mods.items()}
 
 
 def test_every_import_points_down_the_layers():
@@ -68,6 +75,10 @@ def test_the_layer_check_sees_an_upward_import(tmp_path):
     bad = tmp_path / "m.py"
     bad.write_text("from inference.pipeline import Digitizer\nimport stage2_segment.predict\n")
     assert {"inference.pipeline", "stage2_segment.predict"} <= _imports(bad)
+    relative = tmp_path / "m2.py"                                        # as if it were stage1_rectify/task.py
+    relative.write_text("from ..inference import pipeline\nfrom . import predict\nfrom .targets import x\n")
+    assert {"inference.pipeline", "stage1_rectify.predict", "stage1_rectify.targets"} <= \
+        _imports(relative, "stage1_rectify.task")
     assert _layer("inference.pipeline") > _layer("stage1_rectify.rectifier")
 
 

@@ -167,3 +167,27 @@ def test_stage2_pages_can_come_from_stages_0_and_1(smoke_runs, tmp_path, make_cf
     assert item["image"].shape[1:] == item["mask"].shape[1:] and item["mask"].sum() > 0
     fs, image_type, leads = val_ds.truth(0)
     assert image_type in ("0001", "0003", "0015") and set(leads) == set(G.LEADS)
+
+
+def test_the_whole_model_learns_one_page_it_sees_again():
+    """Learning where it is the point: 30 Adam steps on one batch whose image shows the traces its mask holds
+    (dark rows on white) must cut the loss by more than half and put each row's column-wise argmax on its trace."""
+    torch.manual_seed(0)
+    batch = _batch(64)
+    mask = batch["mask"][0]                                          # (rows, H, W)
+    ink = (mask.sum(0) > 0).float()
+    batch["image"] = (255 * (1 - ink))[None, None].expand(2, 3, -1, -1).to(torch.uint8).contiguous()
+    m = _model_cfg()
+    model = WholeNet(m)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        loss, _ = segmentation_loss(model(batch), batch, m)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses[::5]
+    with torch.no_grad():
+        rows = model(batch)["logits"][0].argmax(1)                   # (rows, W): the y each row's channel picks
+    assert (rows.float() - mask.argmax(1).float()).abs().median() <= 2

@@ -89,7 +89,9 @@ def test_each_stage_config_names_its_task_and_an_unknown_stage_lists_the_valid_o
         get_task({"id": 0})
 
 
-def test_smoke_trains_checkpoint_loads_without_hydra_and_resume_is_exact(tmp_path, smoke_runs, make_cfg):
+def test_smoke_trains_checkpoint_loads_without_hydra_and_resume_is_exact(tmp_path, smoke_runs, make_cfg,
+                                                                          monkeypatch):
+    import engine.loop
     from engine.checkpoint import load
     from engine.loop import train
     from pagekit.registry import load_model
@@ -110,7 +112,12 @@ def test_smoke_trains_checkpoint_loads_without_hydra_and_resume_is_exact(tmp_pat
     assert load(tmp_path / "b" / "last.pt")["epoch"] == 0
     cfg_c = make_cfg(["stage=0", "experiment=smoke", f"resume={tmp_path / 'b' / 'last.pt'}"], tmp_path / "b",
                      smoke_data)
+    epochs_run = []
+    one_epoch = engine.loop.train_one_epoch
+    monkeypatch.setattr(engine.loop, "train_one_epoch",
+                        lambda *a, **kw: epochs_run.append(a[-1]["epoch"]) or one_epoch(*a, **kw))
     train(cfg_c)
+    assert epochs_run == [1]                    # it went on from the checkpoint: a fresh start would run [0, 1]
     resumed = load(tmp_path / "b" / "last.pt")
     assert resumed["step"] == ckpt["step"] and resumed["epoch"] == 1
     for k, v in ckpt["model"].items():
