@@ -15,6 +15,12 @@ import numpy as np
 TMP_GLOB = ".*.tmp*"          # what a killed writer can leave behind (see remove_stale_temps)
 
 
+def _umask() -> int:
+    mask = os.umask(0)       # the only way to read it is to set it; put back at once
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path to write (same folder, same extension, so writers that go by it still work); on success
@@ -25,6 +31,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes it 0600; the file gets what open() would have given it
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -14,18 +14,28 @@ Per image, named after its path below the folder given (``a/b.png`` -> ``a__b``)
 was read) and ``lattice_fallback`` (stage 1's grid was unusable), and the reason of any failure.
 
 Checkpoints default to the shipped ``weights/`` (files, folders and ``hf://owner/repo`` ids also work, see
-pagekit/weights.py); method=classical needs none (upright clean pages only).  Images whose CSV exists are skipped,
-so an interrupted run resumes; workers=N digitizes N images at once in separate processes.  Other options as
-``python -m inference`` (tta_flip=true, stage0_tta=false, extract.<field>=..., stageN.model.<key>=..., device=cpu,
-precision=fp32).
-The exit status is 1 only when no image could be digitized.
+pagekit/weights.py); method=classical needs none (upright clean pages only).  fs is the output rate in Hz (50 to
+10000).  Other options as ``python -m inference`` (tta_flip=true, stage0_tta=false, extract.<field>=...,
+stageN.model.<key>=..., device=cpu, precision=fp32).
+
+Resuming: each image's summary rows and the options that shaped its files (fs, wfdb, plot, method, the checkpoints'
+contents, extraction and TTA settings) are kept in ``DIR/.digitize/<name>.json``.  A rerun skips an image whose CSV
+was made with the same options, redoes one made with others (and says which), and retries failed ones; summary.csv
+always covers every image of the PATHs, however many runs it took.
+workers=N digitizes N images at once in separate processes; shard=i/n (0 <= i < n) takes the i-th of n disjoint
+parts of the images (by a hash of each name, so the parts do not depend on what else is in the folder): n jobs of
+a cluster array, each with its own i, cover the folder once (see scripts/digitize_slurm.sh).
+The exit status is 1 only when no image of the PATHs has a reading.
 """
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 import tempfile
 import time
+import zlib
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -37,7 +47,7 @@ from tqdm import tqdm
 
 from data import cli
 from data import geometry as G
-from data.files import atomic_path, write_figure, write_table
+from data.files import atomic_path, write_figure, write_table, write_text
 from inference.pipeline import BaseDigitizer, DigitizerOptions, leads_frame
 from pagekit.weights import resolve_checkpoints
 
@@ -55,6 +65,27 @@ class Options(DigitizerOptions):
     plot: bool = True
     workers: int = 1
     method: str = "pipeline"          # pipeline | classical
+    shard: str = ""                   # i/n: the i-th of n disjoint parts of the images
+
+    FS_RANGE = (50, 10000)
+    SHAPES_OUTPUT = ("fs", "wfdb", "plot", "method", "weights", "rectify", "tta_flip", "stage0_tta", "extract",
+                     "stage0", "stage1", "stage2", "precision")      # what a rerun must match to skip an image
+
+    def check(self) -> None:
+        lo, hi = self.FS_RANGE
+        if not lo <= self.fs <= hi:
+            raise ValueError(f"fs={self.fs}: the output sampling rate in Hz must be from {lo} to {hi} "
+                             f"(the competition's are 250 to 1025)")
+        if self.workers < 1:
+            raise ValueError(f"workers={self.workers}: must be 1 or more")
+        shard_of(self.shard)
+
+    def record(self) -> dict:
+        """The options that shaped an image's files, checkpoints by content (a file replaced in place counts)."""
+        rec = {k: getattr(self, k) for k in self.SHAPES_OUTPUT}
+        if self.method == "pipeline":
+            rec["checkpoints"] = [file_digest(p) for p in self.checkpoints]
+        return json.loads(json.dumps(rec, default=str))
 
     def make(self) -> BaseDigitizer:
         if self.method == "classical":
@@ -63,6 +94,33 @@ class Options(DigitizerOptions):
         if self.method != "pipeline":
             raise ValueError(f"method must be pipeline or classical, got {self.method!r}")
         return self.digitizer()
+
+
+def shard_of(spec: str) -> tuple[int, int] | None:
+    """'i/n' -> (i, n); '' -> None."""
+    if not spec:
+        return None
+    i, slash, n = spec.partition("/")
+    try:
+        i, n = int(i), int(n)
+    except ValueError:
+        i = n = -1
+    if not slash or not 0 <= i < n:
+        raise ValueError(f"shard={spec!r}: expected i/n with 0 <= i < n, e.g. shard=0/4 ... shard=3/4")
+    return i, n
+
+
+def in_shard(name: str, shard: tuple[int, int] | None) -> bool:
+    # a hash of the name, not its rank in the listing: the parts stay disjoint and covering when files come and go
+    return shard is None or zlib.crc32(name.encode()) % shard[1] == shard[0]
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return f"{Path(path).name}:{h.hexdigest()[:16]}"
 
 
 def find_images(specs: list[str]) -> tuple[dict[str, Path], list[str]]:
@@ -114,10 +172,32 @@ def failure_kind(e: BaseException) -> str:
     return getattr(e, "kind", None) or type(e).__name__
 
 
+def record_path(out: Path, name: str) -> Path:
+    return out / ".digitize" / f"{name}.json"
+
+
+def read_record(out: Path, name: str) -> dict | None:
+    try:
+        return json.loads(record_path(out, name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def digitize_one(dig: BaseDigitizer, name: str, image: Path, out: Path, opts: Options) -> list[dict]:
-    """One image -> its files in ``out``; returns its summary rows (one per lead, or one failure row)."""
+    """One image -> its files in ``out`` and its record (summary rows + options), written before the CSV that
+    marks it done; returns its summary rows (one per lead, or one failure row)."""
+    rows = _digitize_files(dig, name, image, out, opts)
+    write_text(record_path(out, name), json.dumps({"options": opts.record(), "rows": rows}, default=str))
+    if rows[0]["status"] == "ok":
+        os.replace(out / f".{name}.done.csv", out / f"{name}.csv")
+    return rows
+
+
+def _digitize_files(dig: BaseDigitizer, name: str, image: Path, out: Path, opts: Options) -> list[dict]:
     t0 = time.perf_counter()
     base = {"name": name, "image": str(image)}
+    for old in (f"{name}.csv", f".{name}.done.csv", f"{name}.png", f"{name}.hea", f"{name}.dat"):
+        (out / old).unlink(missing_ok=True)                   # redone: nothing of another run may survive a failure
     try:
         reading = dig.read(image, opts.fs)
         df = leads_frame(reading.leads, opts.fs)
@@ -127,7 +207,7 @@ def digitize_one(dig: BaseDigitizer, name: str, image: Path, out: Path, opts: Op
                          dpi=100)
         if opts.wfdb:
             write_wfdb(out / name, df, opts.fs)
-        write_table(out / f"{name}.csv", df, index=False, float_format="%.4f")   # last: it marks the image done
+        write_table(out / f".{name}.done.csv", df, index=False, float_format="%.4f")  # renamed once recorded
     except Exception as e:                                   # noqa: BLE001 - one bad image must not stop the rest
         return [{**base, "status": "failed", "reason": f"{failure_kind(e)}: {e}",
                  "seconds": time.perf_counter() - t0}]
@@ -170,41 +250,97 @@ def run_all(todo: dict[str, Path], out: Path, opts: Options) -> list[dict]:
     return rows
 
 
-def merge_summary(path: Path, rows: list[dict], names: dict[str, Path]) -> pd.DataFrame:
-    """This run's rows over the rows of earlier runs (an image digitized again replaces its old rows)."""
-    new = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    if path.is_file():
-        old = pd.read_csv(path, dtype={"name": str, "lead": str})
-        old = old[~old["name"].isin(set(new["name"]))]
-        new = pd.concat([old, new], ignore_index=True) if len(old) else new
+def merge_summary(out: Path, names: dict[str, Path]) -> pd.DataFrame:
+    """One record per image of ``names``, from its record file; rows of images that have none (digitized by a
+    version that kept no records) come from the summary.csv already there, as do rows of images not among
+    ``names`` (another PATH's run into the same folder)."""
+    path = out / "summary.csv"
+    old = pd.read_csv(path, dtype={"name": str, "lead": str}) if path.is_file() else pd.DataFrame(
+        columns=SUMMARY_COLUMNS)
+    parts, recorded = [], set()
+    for name in names:
+        rec = read_record(out, name)
+        if rec is not None:
+            parts.append(pd.DataFrame(rec["rows"], columns=SUMMARY_COLUMNS))
+            recorded.add(name)
+    kept = old[~old["name"].isin(recorded)]
+    frames = [f for f in (kept, *parts) if len(f)]
+    summary = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SUMMARY_COLUMNS)
     order = {n: i for i, n in enumerate(names)}
-    return new.sort_values("name", key=lambda s: s.map(order).fillna(len(order)), kind="stable")
+    return summary.sort_values("name", key=lambda s: s.map(order).fillna(len(order)), kind="stable")
+
+
+def plan(images: dict[str, Path], out: Path, opts: Options) -> tuple[dict[str, Path], list[str]]:
+    """(images to digitize now, what to tell the user): an image whose CSV was made with these options is
+    skipped; one made with other options is redone; one without a record (an older version's) is kept."""
+    now = opts.record()
+    todo, same, other, unrecorded = {}, 0, {}, 0
+    for name, path in images.items():
+        if not (out / f"{name}.csv").is_file():
+            todo[name] = path
+            continue
+        rec = read_record(out, name)
+        if rec is None:
+            unrecorded += 1
+        elif rec.get("options") == now:
+            same += 1
+        else:
+            todo[name] = path
+            for k in sorted(set(now) | set(rec.get("options", {}))):
+                if rec["options"].get(k) != now.get(k):
+                    other.setdefault(f"{k}: {rec['options'].get(k)} -> {now.get(k)}", 0)
+            other.setdefault("_n", 0)
+            other["_n"] += 1
+    notes = []
+    if same:
+        notes.append(f"{same} of {len(images)} images already digitized in {out} with these options: skipped")
+    if other:
+        n = other.pop("_n")
+        notes.append(f"{n} images were digitized with other options ({'; '.join(sorted(other))}): redone")
+    if unrecorded:
+        notes.append(f"{unrecorded} images have a CSV from a version that recorded no options: kept (delete a "
+                     f"CSV to redo its image)")
+    return todo, notes
 
 
 def main(argv=None) -> pd.DataFrame:
     opts = cli.parse(Options, argv, __doc__, positional=("paths",), open_keys=Options.OPEN_KEYS)
     out = Path(opts.out)
     with cli.reported():
+        opts.check()
         if not opts.paths:
             raise ValueError("no PATH given: python -m inference.digitize PATH... out=DIR")
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"out={out} is a file: out names the folder the outputs go to")
         images, notes = find_images(opts.paths)
         for note in notes:
             print(f"note: {note}")
         if not images:
             raise FileNotFoundError(f"no image found in {' '.join(opts.paths)}")
+        inside = [n for n, p in images.items() if out.resolve() in p.resolve().parents]
+        if inside:                                             # pictures of an earlier run, not scans
+            print(f"note: {len(inside)} images inside out={out} skipped (outputs are not inputs)")
+            images = {n: p for n, p in images.items() if n not in set(inside)}
+            if not images:
+                raise FileNotFoundError(f"no image found in {' '.join(opts.paths)} outside out={out}")
+        shard = shard_of(opts.shard)
+        if shard is not None:
+            images = {n: p for n, p in images.items() if in_shard(n, shard)}
+            print(f"shard {opts.shard}: {len(images)} images")
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / ".write-test") as probe:      # an output folder that cannot be written ends here
             probe.write_text("")
         (out / ".write-test").unlink()
         if opts.method == "pipeline":
             opts.checkpoints = resolve_checkpoints(opts.checkpoints)  # once (weights/, Hub ids) for every worker
-    todo = {n: p for n, p in images.items() if not (out / f"{n}.csv").is_file()}
-    if len(todo) < len(images):
-        print(f"{len(images) - len(todo)} of {len(images)} images already digitized in {out}: skipped")
-    rows = run_all(todo, out, opts) if todo else []
-    summary = merge_summary(out / "summary.csv", rows, images)
+        todo, notes = plan(images, out, opts)
+    for note in notes:
+        print(note)
+    if todo:
+        run_all(todo, out, opts)
+    summary = merge_summary(out, images)
     write_table(out / "summary.csv", summary, index=False, float_format="%.4f")
-    per_image = summary.drop_duplicates("name")
+    per_image = summary[summary["name"].isin(set(images))].drop_duplicates("name")
     failed = per_image[per_image["status"] == "failed"]
     print(f"{len(per_image) - len(failed)} of {len(images)} images digitized into {out} (summary.csv)")
     if len(failed):
@@ -212,7 +348,7 @@ def main(argv=None) -> pd.DataFrame:
         print("failed: " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()))
         for r in failed.itertuples():
             print(f"  {r.image}: {r.reason}")
-    if len(failed) == len(per_image):
+    if len(per_image) and len(failed) == len(per_image):
         raise SystemExit(1)
     return summary
 

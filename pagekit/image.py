@@ -22,9 +22,29 @@ class ImageTooSmall(ValueError):
     kind = "image too small"
 
 
+class TruncatedImage(UnreadableImage):
+    kind = "truncated image"
+
+
+def check_complete(path: str | Path) -> None:
+    """Raise TruncatedImage when the file ends before its last pixel (an interrupted copy or download).  OpenCV
+    decodes such a JPEG with the missing part grey and only prints a warning; Pillow raises, and at 1/8 scale
+    (``draft``) the check costs a few ms.  Files Pillow cannot read for other reasons are left to OpenCV."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        if "truncated" in str(e) or isinstance(e, SyntaxError):       # SyntaxError: a broken PNG chunk
+            raise TruncatedImage(f"image {path} is truncated or corrupt ({e}): copy the file again") from None
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """BGR uint8 image; a file that cannot be read, or is too small to hold a page, raises an error naming it."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    check_complete(path)
     if img is None:
         raise UnreadableImage(f"cannot read image {path} (missing, truncated, not an image, or over OpenCV's "
                               f"limit of 2^30 pixels)")

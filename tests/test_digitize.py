@@ -55,12 +55,13 @@ def test_a_folder_becomes_csvs_pictures_wfdb_and_a_summary_and_a_second_run_resu
     assert ok["trace_prob"].between(0, 1).all() and ok["gap_share"].between(0, 1).all()
     failed = summary[summary["status"] == "failed"].set_index("name")["reason"]
     assert failed["broken"].startswith("unreadable image") and failed["tiny"].startswith("image too small")
-    assert not list(out.glob("*.tmp*")) and not list(out.glob(".*"))
+    assert not list(out.glob("*.tmp*")) and [p.name for p in out.glob(".*")] == [".digitize"]   # records only
 
     done = {p: p.stat().st_mtime_ns for p in out.glob("*.csv") if p.name != "summary.csv"}
     os.remove(out / "a.csv")                                            # as if the first run had died on it
-    again = digitize([str(archive), f"out={out}", _ckpts(smoke_runs), "fs=250", "device=cpu", "workers=2"])
-    assert "1 of 4 images already digitized" in capsys.readouterr().out
+    again = digitize([str(archive), f"out={out}", _ckpts(smoke_runs), "wfdb=true", "fs=250", "device=cpu",
+                      "workers=2"])
+    assert "1 of 4 images already digitized in" in capsys.readouterr().out
     assert (out / "ward2__b.csv").stat().st_mtime_ns == done[out / "ward2__b.csv"]   # not redone
     assert (out / "a.csv").is_file() and len(again[again["status"] == "ok"]) == 24   # old rows kept, new added
     assert len(pd.read_csv(out / "summary.csv")) == len(again)
@@ -141,3 +142,121 @@ def test_every_lead_of_the_csv_and_the_wfdb_record_is_the_page_s_own_lead(smoke_
                         f"{image.name}, column {lead} over samples {lo}..{hi}: reads as {nearest} (error {err})"
                     well += 1
     assert well >= 30, f"only {well} of 60 lead windows read well"      # at least two pages' worth checked
+
+
+def _classical(paths, out, *more):
+    return digitize([*map(str, paths), f"out={out}", "method=classical", "plot=false", *more])
+
+
+def test_a_rerun_skips_what_these_options_made_redoes_what_others_made_and_says_which(archive, tmp_path, capsys):
+    out = tmp_path / "o"
+    _classical([archive / "a.png"], out, "fs=250")
+    assert len(pd.read_csv(out / "a.csv")) == G.sig_len(250)
+    capsys.readouterr()
+    _classical([archive / "a.png"], out, "fs=500", "wfdb=true")
+    text = capsys.readouterr().out
+    assert "1 images were digitized with other options (fs: 250 -> 500; wfdb: False -> True): redone" in text
+    assert len(pd.read_csv(out / "a.csv")) == G.sig_len(500) and (out / "a.hea").is_file()
+    _classical([archive / "a.png"], out, "fs=500", "wfdb=true")
+    assert "1 of 1 images already digitized in" in capsys.readouterr().out
+    _classical([archive / "a.png"], out, "fs=500")                      # wfdb=false: the old record goes
+    assert not (out / "a.hea").exists() and (out / "a.csv").is_file()
+
+
+def test_the_summary_covers_every_image_after_interrupted_runs_and_all_done_is_success(archive, tmp_path, capsys,
+                                                                                       monkeypatch):
+    import inference.digitize as D
+
+    out = tmp_path / "o"
+    one = D.digitize_one
+    calls = []
+
+    def killed_on_the_second(*a, **kw):
+        calls.append(a[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt                                    # the run dies here; no summary written
+        return one(*a, **kw)
+
+    monkeypatch.setattr(D, "digitize_one", killed_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        _classical([archive], out)
+    assert (out / f"{calls[0]}.csv").is_file() and not (out / "summary.csv").exists()
+    monkeypatch.setattr(D, "digitize_one", one)
+    _classical([archive], out)
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["name"]) == {"a", "ward2__b", "broken", "tiny"}           # the first run's image included
+    assert (summary.groupby("name").size() == summary.groupby("name")["status"].first().map(
+        {"ok": 12, "failed": 1})).all()                                           # one record per image
+    capsys.readouterr()
+    again = _classical([archive], out)                                  # nothing left but the two bad files
+    assert "2 of 4 images already digitized" in capsys.readouterr().out
+    assert len(again) == len(summary)
+    for bad in ("broken.png", "tiny.png"):
+        os.remove(archive / bad)
+    _classical([archive], out)                                          # all done: exit 0, no exception
+    text = capsys.readouterr().out
+    assert "2 of 2 images already digitized" in text and "2 of 2 images digitized into" in text
+
+
+@pytest.mark.parametrize("option, message", [
+    ("fs=0", "fs=0: the output sampling rate in Hz must be from 50 to 10000"),
+    ("fs=-5", "fs=-5: the output sampling rate"),
+    ("shard=4/4", "shard='4/4': expected i/n with 0 <= i < n"),
+    ("shard=x", "shard='x': expected i/n"),
+    ("workers=0", "workers=0: must be 1 or more"),
+])
+def test_a_bad_option_ends_with_one_line_and_writes_nothing(archive, tmp_path, capsys, option, message):
+    with pytest.raises(SystemExit, match=f"^error: {message}"):
+        _classical([archive / "a.png"], tmp_path / "o", option)
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_naming_a_file_and_outputs_inside_the_input_folder(archive, tmp_path, capsys):
+    with pytest.raises(SystemExit, match=r"^error: out=.*a\.png is a file: out names the folder"):
+        _classical([archive], archive / "a.png")
+    _classical([archive], archive / "read", "plot=true")               # outputs inside the folder it reads
+    assert (archive / "read" / "a.png").is_file() and cv2.imread(str(archive / "a.png")).shape[0] > 1000
+    capsys.readouterr()
+    _classical([archive], archive / "read", "plot=true")               # its pictures are not read as scans
+    text = capsys.readouterr().out
+    assert "images inside out=" in text and "2 of 4 images already digitized" in text
+
+
+def test_shards_are_disjoint_cover_the_folder_and_merge_into_one_summary(archive, tmp_path):
+    from inference.digitize import in_shard
+
+    names = [f"scan_{i:05d}" for i in range(1000)]
+    parts = [{n for n in names if in_shard(n, (i, 3))} for i in range(3)]
+    assert sum(map(len, parts)) == len(names) and set().union(*parts) == set(names)
+    assert all(250 < len(p) < 420 for p in parts)                      # roughly even
+    out = tmp_path / "o"
+    for i in range(2):
+        try:
+            _classical([archive], out, f"shard={i}/2")
+        except SystemExit:                                             # a shard of only bad files fails
+            pass
+    assert set(pd.read_csv(out / "summary.csv")["name"]) == {"a", "ward2__b", "broken", "tiny"}
+
+
+def test_a_truncated_scan_is_named_as_such_and_gives_no_reading(archive, tmp_path):
+    page = cv2.imread(str(archive / "a.png"))
+    cv2.imwrite(str(tmp_path / "full.jpg"), page)
+    data = (tmp_path / "full.jpg").read_bytes()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "cut.jpg").write_bytes(data[:int(len(data) * 0.9)])         # a copy interrupted at 90 %
+    shutil.copy(tmp_path / "full.jpg", folder / "whole.jpg")
+    summary = _classical([folder], tmp_path / "o")
+    row = summary.set_index("name").loc["cut"]
+    assert row["status"] == "failed" and row["reason"].startswith("truncated image: ")
+    assert not (tmp_path / "o" / "cut.csv").exists() and (tmp_path / "o" / "whole.csv").is_file()
+
+
+def test_outputs_are_written_with_the_user_s_umask(archive, tmp_path):
+    old = os.umask(0o022)
+    try:
+        _classical([archive / "a.png"], tmp_path / "o", "plot=true", "wfdb=true")
+    finally:
+        os.umask(old)
+    for name in ("a.csv", "a.png", "summary.csv"):
+        assert (tmp_path / "o" / name).stat().st_mode & 0o777 == 0o644, name

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pagekit.metric import MetricError, align_signals, score
+from pagekit.metric import MetricError, align_signals, per_image_ratios, score, snr_ratio
 
 SHORT = ["I", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 VALUES = [0.1, 0.3, 0.4, 0.6, 0.6, 0.4, 0.2, 0.3, 0.4, 0.5, 0.2, 0.7, 0.2, 0.3, 0.4, 0.8, 0.6, 0.7, 0.2, 0.3, -0.1,
@@ -185,3 +185,33 @@ def test_a_shift_beyond_the_window_is_not_taken_back():
     late = {lead: np.roll(v, int(0.3 * fs)) for lead, v in truth.items()}        # 0.3 s > the 0.2 s allowed
     inside = {lead: np.roll(v, int(0.15 * fs)) for lead, v in truth.items()}
     assert score(*_frames([("5", fs, truth, late)])) < 0 < 8 < score(*_frames([("5", fs, truth, inside)]))
+
+
+def test_per_image_table_names_each_image_its_fs_ratio_and_db_in_image_order():
+    images = _distorted_images()
+    sol, sub = _frames(images[::-1])                                   # given in reverse: the table sorts
+    table = per_image_ratios(sol, sub)
+    assert list(table.columns) == ["image_id", "fs", "ratio", "snr_db"]
+    assert table["image_id"].tolist() == ["101", "202", "303"] and table["fs"].tolist() == [250, 500, 1000]
+    want = [_reference_ratio(t, p, fs) for _, fs, t, p in images]
+    np.testing.assert_allclose(table["ratio"], want, rtol=1e-6)
+    np.testing.assert_allclose(table["snr_db"], 10 * np.log10(want), rtol=1e-6)
+
+
+@pytest.mark.parametrize("signal, noise, ratio", [(0.0, 0.0, 384.0), (0.0, 1.0, 0.0), (1.0, 0.5, 2.0),
+                                                  (1.0, 1.0, 1.0), (1000.0, 1.0, 384.0)])
+def test_snr_ratio_caps_and_edges(signal, noise, ratio):
+    assert snr_ratio(signal, noise) == ratio
+
+
+def test_inputs_the_official_metric_rejects_raise_a_metric_error(solution):
+    sub = solution[["id", "value"]].copy()
+    with pytest.raises(MetricError, match="submission needs columns 'id' and 'value'"):
+        score(solution, sub[["id"]])
+    with pytest.raises(MetricError, match="non-numeric values in submission, first at id 343_2_I"):
+        score(solution, sub.assign(value=sub["value"].astype(object).where(sub.index != 2, "abc")))
+    no_v6 = solution[~solution["id"].str.endswith("_V6")]
+    with pytest.raises(MetricError, match=r"image 343: no rows for leads \['V6'\]"):
+        score(no_v6, sub[~sub["id"].str.endswith("_V6")])
+    with pytest.raises(MetricError, match="fs differs between rows"):
+        score(solution.assign(fs=np.where(solution.index == 0, 2, 1)), sub)
