@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -37,8 +39,18 @@ def main(cfg: DictConfig) -> float | None:
     try:
         result = train(cfg)
     except ConfigError as e:            # a bad value: one line naming the key, not a traceback from the loop
+        remove_if_unused(Path(cfg.out_dir))
         raise SystemExit(f"error: {e}") from None
     return result.get("best")  # a sweeper may optimise this
+
+
+def remove_if_unused(run_dir: Path) -> None:
+    """The run folder Hydra made for a run that never started: only its .hydra/ and an empty log in it."""
+    if not run_dir.is_dir():
+        return
+    entries = list(run_dir.iterdir())
+    if all(p.name == ".hydra" or (p.suffix == ".log" and p.stat().st_size == 0) for p in entries):
+        shutil.rmtree(run_dir)
 
 
 if __name__ == "__main__":

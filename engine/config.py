@@ -70,3 +70,16 @@ def check_config(cfg) -> None:
     device = str(cfg.trainer.device)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"trainer.device={device}: no GPU is visible here (use auto or cpu)")
+    encoder = OmegaConf.select(cfg, "model.encoder", default=None)
+    if encoder is not None and not _known_encoder(str(encoder)):
+        raise ConfigError(f"model.encoder={encoder!r}: not an encoder timm knows; the configs name timm models as "
+                          f"tu-<name> (e.g. tu-resnet18, tu-efficientnet_b3; list them with timm.list_models())")
+
+
+def _known_encoder(name: str) -> bool:
+    import timm
+
+    if name.startswith("tu-"):
+        return bool(timm.is_model(name[3:]) or timm.list_models(name[3:]))
+    from segmentation_models_pytorch.encoders import get_encoder_names
+    return name in get_encoder_names()

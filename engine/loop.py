@@ -192,6 +192,10 @@ def train(cfg: DictConfig) -> dict:
                               if isinstance(v, float) and k.count("/") <= 1)  # per-type figures: log.jsonl
             print(f"[stage {cfg.stage.id}] epoch {epoch + 1}/{epochs} {shown}", flush=True)
         dist.barrier()
+        if dist.is_main():
+            best = (f", best.pt (epoch {state['best_epoch'] + 1}, val/{monitor}={state['best']:.4g})"
+                    if state["best_epoch"] is not None else "")
+            print(f"[stage {cfg.stage.id}] checkpoints in {out_dir}: last.pt{best}", flush=True)
         return {**metrics, "best": state["best"], "checkpoint": str(out_dir / "last.pt")}
     finally:
         # Free everything before the next job of a multirun sweep starts in this process.

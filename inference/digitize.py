@@ -48,7 +48,7 @@ from tqdm import tqdm
 from data import cli
 from data import geometry as G
 from data.files import atomic_path, write_figure, write_table, write_text
-from inference.pipeline import BaseDigitizer, DigitizerOptions, leads_frame
+from inference.pipeline import BaseDigitizer, DigitizerOptions, full_lengths, leads_frame
 from pagekit.weights import resolve_checkpoints
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
@@ -76,8 +76,9 @@ class Options(DigitizerOptions):
         if not lo <= self.fs <= hi:
             raise ValueError(f"fs={self.fs}: the output sampling rate in Hz must be from {lo} to {hi} "
                              f"(the competition's are 250 to 1025)")
-        if self.workers < 1:
-            raise ValueError(f"workers={self.workers}: must be 1 or more")
+        for key in ("workers", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)}: must be 1 or more")
         shard_of(self.shard)
 
     def record(self) -> dict:
@@ -183,23 +184,31 @@ def read_record(out: Path, name: str) -> dict | None:
         return None
 
 
-def digitize_one(dig: BaseDigitizer, name: str, image: Path, out: Path, opts: Options) -> list[dict]:
-    """One image -> its files in ``out`` and its record (summary rows + options), written before the CSV that
-    marks it done; returns its summary rows (one per lead, or one failure row)."""
-    rows = _digitize_files(dig, name, image, out, opts)
-    write_text(record_path(out, name), json.dumps({"options": opts.record(), "rows": rows}, default=str))
-    if rows[0]["status"] == "ok":
-        os.replace(out / f".{name}.done.csv", out / f"{name}.csv")
-    return rows
+def read_batch(dig: BaseDigitizer, images: list[Path], fs: int) -> list:
+    """A Reading per image, or the exception that image raised: one batch through every stage (a GPU reads
+    batch_size pages at once), and image by image when the batch fails, so a bad file costs only itself."""
+    try:
+        return dig.run(list(images), [fs] * len(images), [full_lengths(fs)] * len(images))
+    except Exception:                                        # noqa: BLE001 - find the bad image, keep the rest
+        if len(images) == 1:
+            try:
+                return dig.run(list(images), [fs], [full_lengths(fs)])
+            except Exception as e:                           # noqa: BLE001
+                return [e]
+        return [r for image in images for r in read_batch(dig, [image], fs)]
 
 
-def _digitize_files(dig: BaseDigitizer, name: str, image: Path, out: Path, opts: Options) -> list[dict]:
+def write_outputs(dig: BaseDigitizer, name: str, image: Path, reading, seconds: float, out: Path,
+                  opts: Options) -> list[dict]:
+    """One image's files in ``out`` and its record (summary rows + options), written before the CSV that marks it
+    done; returns its summary rows (one per lead, or one failure row)."""
     t0 = time.perf_counter()
-    base = {"name": name, "image": str(image)}
     for old in (f"{name}.csv", f".{name}.done.csv", f"{name}.png", f"{name}.hea", f"{name}.dat"):
         (out / old).unlink(missing_ok=True)                   # redone: nothing of another run may survive a failure
+    base = {"name": name, "image": str(image)}
     try:
-        reading = dig.read(image, opts.fs)
+        if isinstance(reading, BaseException):
+            raise reading
         df = leads_frame(reading.leads, opts.fs)
         if opts.plot and reading.page is not None:
             from inference.plot import plot_leads
@@ -208,12 +217,24 @@ def _digitize_files(dig: BaseDigitizer, name: str, image: Path, out: Path, opts:
         if opts.wfdb:
             write_wfdb(out / name, df, opts.fs)
         write_table(out / f".{name}.done.csv", df, index=False, float_format="%.4f")  # renamed once recorded
+        seconds += time.perf_counter() - t0
+        rows = [{**base, "status": "ok", "reason": "", "lead": lead, **reading.confidence.get(lead, {}),
+                 **reading.flags, "seconds": seconds} for lead in G.LEADS]
     except Exception as e:                                   # noqa: BLE001 - one bad image must not stop the rest
-        return [{**base, "status": "failed", "reason": f"{failure_kind(e)}: {e}",
-                 "seconds": time.perf_counter() - t0}]
-    seconds = time.perf_counter() - t0
-    return [{**base, "status": "ok", "reason": "", "lead": lead, **reading.confidence.get(lead, {}),
-             **reading.flags, "seconds": seconds} for lead in G.LEADS]
+        rows = [{**base, "status": "failed", "reason": f"{failure_kind(e)}: {e}",
+                 "seconds": seconds + time.perf_counter() - t0}]
+    write_text(record_path(out, name), json.dumps({"options": opts.record(), "rows": rows}, default=str))
+    if rows[0]["status"] == "ok":
+        os.replace(out / f".{name}.done.csv", out / f"{name}.csv")
+    return rows
+
+
+def digitize_batch(dig: BaseDigitizer, batch: dict[str, Path], out: Path, opts: Options) -> list[dict]:
+    t0 = time.perf_counter()
+    readings = read_batch(dig, list(batch.values()), opts.fs)
+    each = (time.perf_counter() - t0) / max(1, len(batch))
+    return [row for (name, image), reading in zip(batch.items(), readings)
+            for row in write_outputs(dig, name, image, reading, each, out, opts)]
 
 
 _WORKER: dict = {}
@@ -226,17 +247,20 @@ def _init_worker(opts: Options, threads: int) -> None:
 
 
 def _work(name: str, image: str, out: str) -> list[dict]:
-    return digitize_one(_WORKER["dig"], name, Path(image), Path(out), _WORKER["opts"])
+    return digitize_batch(_WORKER["dig"], {name: Path(image)}, Path(out), _WORKER["opts"])
 
 
 def run_all(todo: dict[str, Path], out: Path, opts: Options) -> list[dict]:
+    """Every image of ``todo``: batch_size at a time in this process, or one at a time in each of ``workers``."""
     rows: list[dict] = []
     bar = tqdm(total=len(todo), desc="digitize", unit="img")
     if opts.workers <= 1 or len(todo) <= 1:
         dig = opts.make()
-        for name, image in todo.items():
-            rows += digitize_one(dig, name, image, out, opts)
-            bar.update()
+        names = list(todo)
+        for a in range(0, len(names), opts.batch_size):
+            batch = {n: todo[n] for n in names[a:a + opts.batch_size]}
+            rows += digitize_batch(dig, batch, out, opts)
+            bar.update(len(batch))
     else:
         import multiprocessing as mp
         threads = max(1, (os.cpu_count() or 1) // opts.workers)

@@ -242,6 +242,9 @@ def test_a_misspelled_inference_option_is_named_with_a_suggestion(smoke_runs):
     ("trainer.batch_size=0", "trainer.batch_size=0: expected an integer >= 1"),
     ("data.val_fold=5", "data.val_fold=5: expected < data.n_folds"),
     ("optimizer.name=adamw2", "optimizer.name='adamw2': expected one of adamw"),
+    ("model.encoder=not_a_model", "model.encoder='not_a_model': not an encoder timm knows; the configs name timm "
+                                  "models as tu-<name>"),
+    ("model.encoder=tu-resnet_nope", "model.encoder='tu-resnet_nope': not an encoder timm knows"),
 ])
 def test_a_bad_training_value_is_named_before_anything_runs(make_cfg, override, message):
     from engine.config import ConfigError, check_config
@@ -251,10 +254,12 @@ def test_a_bad_training_value_is_named_before_anything_runs(make_cfg, override, 
         check_config(make_cfg(["stage=2", "experiment=smoke", override]))
 
 
-def test_train_py_exits_with_one_line_for_a_bad_value(tmp_path):
-    res = subprocess.run([sys.executable, "train.py", "stage=0", "experiment=smoke", "optimizer.lr=abc",
-                          f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 1 and res.stderr.strip() == "error: optimizer.lr='abc': expected a number > 0"
+def test_train_py_exits_with_one_line_for_a_bad_value_and_leaves_no_run_folder(tmp_path):
+    run = tmp_path / "run"
+    res = subprocess.run([sys.executable, "train.py", "stage=0", "experiment=smoke", "model.encoder=not_a_model",
+                          f"hydra.run.dir={run}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and res.stderr.strip().startswith("error: model.encoder='not_a_model': not an")
+    assert len(res.stderr.strip().splitlines()) == 1 and not run.exists()
 
 
 # ---- 6. a strict scorer ---------------------------------------------------------------------------------------------

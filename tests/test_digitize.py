@@ -168,7 +168,7 @@ def test_the_summary_covers_every_image_after_interrupted_runs_and_all_done_is_s
     import inference.digitize as D
 
     out = tmp_path / "o"
-    one = D.digitize_one
+    one = D.write_outputs
     calls = []
 
     def killed_on_the_second(*a, **kw):
@@ -177,11 +177,11 @@ def test_the_summary_covers_every_image_after_interrupted_runs_and_all_done_is_s
             raise KeyboardInterrupt                                    # the run dies here; no summary written
         return one(*a, **kw)
 
-    monkeypatch.setattr(D, "digitize_one", killed_on_the_second)
+    monkeypatch.setattr(D, "write_outputs", killed_on_the_second)
     with pytest.raises(KeyboardInterrupt):
         _classical([archive], out)
     assert (out / f"{calls[0]}.csv").is_file() and not (out / "summary.csv").exists()
-    monkeypatch.setattr(D, "digitize_one", one)
+    monkeypatch.setattr(D, "write_outputs", one)
     _classical([archive], out)
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["name"]) == {"a", "ward2__b", "broken", "tiny"}           # the first run's image included

@@ -90,7 +90,7 @@ def test_each_stage_config_names_its_task_and_an_unknown_stage_lists_the_valid_o
 
 
 def test_smoke_trains_checkpoint_loads_without_hydra_and_resume_is_exact(tmp_path, smoke_runs, make_cfg,
-                                                                          monkeypatch):
+                                                                          monkeypatch, capsys):
     import engine.loop
     from engine.checkpoint import load
     from engine.loop import train
@@ -116,8 +116,10 @@ def test_smoke_trains_checkpoint_loads_without_hydra_and_resume_is_exact(tmp_pat
     one_epoch = engine.loop.train_one_epoch
     monkeypatch.setattr(engine.loop, "train_one_epoch",
                         lambda *a, **kw: epochs_run.append(a[-1]["epoch"]) or one_epoch(*a, **kw))
+    capsys.readouterr()
     train(cfg_c)
     assert epochs_run == [1]                    # it went on from the checkpoint: a fresh start would run [0, 1]
+    assert f"[stage 0] checkpoints in {tmp_path / 'b'}: last.pt, best.pt (epoch " in capsys.readouterr().out
     resumed = load(tmp_path / "b" / "last.pt")
     assert resumed["step"] == ckpt["step"] and resumed["epoch"] == 1
     for k, v in ckpt["model"].items():
