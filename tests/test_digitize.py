@@ -2,6 +2,7 @@
 picture and a WFDB record; a summary with per-lead confidence and named failures; resume; workers; exit status."""
 import os
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -260,3 +261,34 @@ def test_outputs_are_written_with_the_user_s_umask(archive, tmp_path):
         os.umask(old)
     for name in ("a.csv", "a.png", "summary.csv"):
         assert (tmp_path / "o" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_the_cluster_array_recipe_composes_and_gives_each_job_its_shard(archive, tmp_path):
+    import subprocess
+    import sys
+
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import get_class
+
+    from scripts.digitize_array import folder_cli_args
+
+    root = Path(__file__).resolve().parents[1]
+    with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3"):
+        cfg = compose("digitize", overrides=["hydra/launcher=slurm", f"paths=[{archive}]", f"out={tmp_path / 'o'}",
+                                             "shards=2", "shard=1", "options=['method=classical','plot=false']"],
+                      return_hydra_config=True)
+    assert get_class(cfg.hydra.launcher._target_).__name__ == "SlurmLauncher"
+    args = folder_cli_args(cfg)
+    assert args == [str(archive), f"out={tmp_path / 'o'}", "shard=1/2", "method=classical", "plot=false"]
+    for i in range(2):                                                   # what the two jobs of the array run
+        try:
+            digitize([*args[:2], f"shard={i}/2", *args[3:]])
+        except SystemExit:                                               # a part holding only bad files
+            pass
+    assert set(pd.read_csv(tmp_path / "o" / "summary.csv")["name"]) == {"a", "ward2__b", "broken", "tiny"}
+    cfg.shard = 2
+    with pytest.raises(SystemExit, match="shard=2: expected 0 <= shard < shards"):
+        folder_cli_args(cfg)
+    res = subprocess.run([sys.executable, "scripts/digitize_array.py", "--cfg", "job", "paths=[x]", "shards=4",
+                          "shard=3"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "shard: 3" in res.stdout and "shards: 4" in res.stdout
