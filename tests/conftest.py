@@ -45,6 +45,9 @@ def smoke_data(tmp_path_factory) -> Path:
     """The one synthetic competition the tests share: 4 records x 3 types, 2 test images, labels."""
     from data.synth.generate import generate
 
+    given = os.environ.get("ECG_SMOKE_DATA")      # made once beforehand (scripts/mutation.sh): read, never written
+    if given and (Path(given) / "train.csv").is_file():
+        return Path(given)
     return generate(tmp_path_factory.mktemp("smoke") / "data", workers=1, progress=False, **SMOKE_SET)
 
 
