@@ -132,7 +132,7 @@ class Digitizer(BaseDigitizer):
         self.extract_cfg = ExtractConfig(**{**(m2.get("extract") or {}), **(extract or {})})
         # stage 2 only: stages 0 and 1 are a fraction of the time and their sub-pixel points are kept in fp32.  On a
         # CPU with native bf16, bf16 + channels-last run stage 2 in half the time (eik_dev exact pages: 6.5 -> 3.2 s,
-        # 19.19 -> 19.18 dB): README, "Inference"
+        # 19.19 -> 19.18 dB): docs/results.md, "Run time"
         self.dtype = autocast_dtype(precision, self.device)
         if self.dtype is not None and self.device.type == "cpu":
             for m in self.stages[2][2]:

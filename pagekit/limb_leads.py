@@ -93,7 +93,7 @@ def project(leads: dict[str, np.ndarray], fs: int, w: float, robust_scale: float
     for window, start, own in ((WINDOW0, 0, ("I", "II", "III")), (WINDOW1, window1_start, ("aVR", "aVL", "aVF"))):
         if not all(lead in leads for lead in own):
             continue
-        # the plain fit keeps to the three reads it was measured with (README: extraction)
+        # the plain fit keeps to the three reads it was measured with (docs/training.md: extraction)
         reads = _reads(leads, short_ii, [n for n in window if n in own or robust_scale > 0], start)
         if len(reads) < 3:                            # test.csv may ask for no rows of a lead
             continue
