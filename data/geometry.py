@@ -1,13 +1,15 @@
-"""Page geometry of the competition's canonical ECG page: the one home for every layout number.
+"""Page geometry of the canonical ECG page: millimetres, pixels, time and millivolts on the page, and where the
+layout (``data.layout``: the competition's 3x4+II by default, others by name) puts each lead.
 
 All coordinates are pixels of the canonical 0001 page (2200x1700, Letter landscape at 200 DPI) multiplied by a
 scale ``k`` (k=2 gives a 4400x3400 page).  x grows to the right, y downwards, pixel centres at integers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from data.layout import DEFAULT as DEFAULT_LAYOUT
+from data.layout import DURATION_S, LEADS, Layout, LeadSlot, get_layout  # noqa: F401 - their home is data.layout
 
 DPI = 200
 PX_PER_MM = DPI / 25.4                  # 7.874
@@ -21,37 +23,26 @@ MAJOR_PX = MAJOR_MM * PX_PER_MM         # 39.37
 
 X_T0 = 15.0 * PX_PER_MM                 # x of t = 0 s: 118.11
 CAL_X = (10.0 * PX_PER_MM, X_T0)        # the 1 mV calibration pulse spans x = 78.74 .. 118.11
-BASELINES = (703.5, 987.5, 1271.5, 1531.5)  # zero-mV y of the three 3x4 rows and the rhythm row
 # ECG-Image-Kit anchors its grid on the bottom page edge: major lines at y = PAGE_H - n*MAJOR_PX.
 GRID_ORIGIN = (0.0, PAGE_H - np.floor(PAGE_H / MAJOR_PX) * MAJOR_PX)
 
-LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-LAYOUT = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
-RHYTHM_LEAD = "II"
-DURATION_S, SHORT_S = 10.0, 2.5
-N_ROWS = 4                               # 3 rows of short leads + the rhythm row
+# The layout: data/layouts/3x4+II.yaml through data.layout (rows, strips, baselines); other layouts by name.
+PAGE_LAYOUT = get_layout(DEFAULT_LAYOUT)
+LAYOUT = PAGE_LAYOUT.rows
+BASELINES = PAGE_LAYOUT.baselines      # zero-mV y of the three 3x4 rows and the rhythm row: 703.5 ... 1531.5
+RHYTHM_LEAD = PAGE_LAYOUT.strips[0]
+N_ROWS = PAGE_LAYOUT.n_rows            # 3 rows of short leads + the rhythm row
+SHORT_S = DURATION_S / PAGE_LAYOUT.n_cols
 FS_VALUES = (250, 256, 500, 512, 1000, 1025)
 
 
-@dataclass(frozen=True)
-class LeadSlot:
-    """Where one printed lead sits: page row, column, and the time window it shows (seconds)."""
-    lead: str
-    row: int
-    col: int
-    t0: float
-    t1: float
-
-    @property
-    def is_rhythm(self) -> bool:
-        return self.row == N_ROWS - 1
+def _layout(layout: str | Layout | None) -> Layout:
+    return layout if isinstance(layout, Layout) else get_layout(layout or DEFAULT_LAYOUT)
 
 
-def lead_slots() -> list[LeadSlot]:
-    """The 13 printed traces: 12 short leads in the 3x4 block, then the 10 s rhythm strip of lead II."""
-    slots = [LeadSlot(lead, r, c, SHORT_S * c, SHORT_S * (c + 1))
-             for r, row in enumerate(LAYOUT) for c, lead in enumerate(row)]
-    return slots + [LeadSlot(RHYTHM_LEAD, N_ROWS - 1, 0, 0.0, DURATION_S)]
+def lead_slots(layout: str | Layout | None = None) -> list[LeadSlot]:
+    """The printed traces (default: the 12 short leads in the 3x4 block, then the 10 s rhythm strip of lead II)."""
+    return _layout(layout).slots()
 
 
 def short_slot(lead: str) -> LeadSlot:
@@ -73,12 +64,9 @@ def lead_sample_window(lead: str, fs: int) -> tuple[int, int]:
     return slot_sample_window(short_slot(lead), fs)
 
 
-def slot_sample_window(slot: LeadSlot, fs: int) -> tuple[int, int]:
-    """Sample range [start, stop) a printed slot shows (the rhythm strip shows the whole record)."""
-    n = sig_len(fs)
-    if slot.is_rhythm:
-        return 0, n
-    return slot.col * n // 4, (slot.col + 1) * n // 4
+def slot_sample_window(slot: LeadSlot, fs: int, layout: str | Layout | None = None) -> tuple[int, int]:
+    """Sample range [start, stop) a printed slot shows (a rhythm strip shows the whole record)."""
+    return _layout(layout).slot_samples(slot, sig_len(fs))
 
 
 def mm_to_px(mm, k: float = 1.0):
@@ -109,20 +97,20 @@ def x_to_time(x, k: float = 1.0):
     return (np.asarray(x) / k - X_T0) / PX_PER_S
 
 
-def mv_to_y(mv, row: int, k: float = 1.0):
-    return (BASELINES[row] - PX_PER_MV * np.asarray(mv)) * k
+def mv_to_y(mv, row: int, k: float = 1.0, layout: str | Layout | None = None):
+    return (_layout(layout).baselines[row] - PX_PER_MV * np.asarray(mv)) * k
 
 
-def y_to_mv(y, row: int, k: float = 1.0):
-    return (BASELINES[row] - np.asarray(y) / k) / PX_PER_MV
+def y_to_mv(y, row: int, k: float = 1.0, layout: str | Layout | None = None):
+    return (_layout(layout).baselines[row] - np.asarray(y) / k) / PX_PER_MV
 
 
 LABEL_OFFSET = (20.0, 44.0)  # lead-name centre relative to (x of the slot start, row baseline), canonical px
 
 
-def lead_label_centre(slot: LeadSlot, k: float = 1.0) -> np.ndarray:
+def lead_label_centre(slot: LeadSlot, k: float = 1.0, layout: str | Layout | None = None) -> np.ndarray:
     """Centre of the printed lead name, just below-right of the start of its trace."""
-    return np.array([time_to_x(slot.t0) + LABEL_OFFSET[0], BASELINES[slot.row] + LABEL_OFFSET[1]]) * k
+    return np.array([time_to_x(slot.t0) + LABEL_OFFSET[0], _layout(layout).baselines[slot.row] + LABEL_OFFSET[1]]) * k
 
 
 def page_corners(k: float = 1.0) -> np.ndarray:
@@ -139,15 +127,16 @@ def grid_lattice(k: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     return pts, np.stack([ii, jj], -1).reshape(-1, 2)
 
 
-def trace_points(signals, fs: int) -> dict[int, np.ndarray]:
+def trace_points(signals, fs: int, layout: str | Layout | None = None) -> dict[int, np.ndarray]:
     """slot index (order of :func:`lead_slots`) -> (N, 2) canonical page px of every plotted sample.  ``signals``
     is a frame of the 12 leads over the record (the train-CSV layout); pure geometry, shared by the renderer and
     every stage's targets."""
+    layout = _layout(layout)
     out = {}
-    for i, slot in enumerate(lead_slots()):
-        a, b = slot_sample_window(slot, fs)
+    for i, slot in enumerate(layout.slots()):
+        a, b = layout.slot_samples(slot, sig_len(fs))
         v = signals[slot.lead].to_numpy()[a:b]
         t = np.arange(a, b) / fs
         ok = np.isfinite(v)
-        out[i] = np.stack([time_to_x(t[ok]), mv_to_y(v[ok], slot.row)], -1)
+        out[i] = np.stack([time_to_x(t[ok]), mv_to_y(v[ok], slot.row, layout=layout)], -1)
     return out

@@ -1,6 +1,6 @@
-"""The competition's page pinned from outside our code: an ECG-Image-Kit render's own record of where it plotted
-each sample (``fixtures/eik_pin_3x4+II.json``, cut by ``scripts/make_layout_pin.py``) and the competition's layout
-written out by hand.  Every other test takes its slots from ``data.geometry``; these fail when a lead, a window,
+"""The page layouts pinned from outside our code: an ECG-Image-Kit render's own record of where it plotted each
+sample (``fixtures/eik_pin_<layout>.json``, one per layout, cut by ``scripts/make_layout_pin.py``) and the
+competition's layout written out by hand.  Every other test takes its slots from ``data.geometry``; these fail when a lead, a window,
 a baseline or a scale moves there."""
 import json
 from pathlib import Path
@@ -11,7 +11,9 @@ import pytest
 
 from data import geometry as G
 
-PIN = json.loads((Path(__file__).parent / "fixtures" / "eik_pin_3x4+II.json").read_text())
+FIXTURES = Path(__file__).parent / "fixtures"
+PIN = json.loads((FIXTURES / "eik_pin_3x4+II.json").read_text())
+LAYOUT_PINS = {p.stem.removeprefix("eik_pin_"): json.loads(p.read_text()) for p in sorted(FIXTURES.glob("eik_pin_*"))}
 
 # The competition's page, by hand (docs/design.md, "Page geometry"): rows top to bottom, the time window of each
 # column, the zero-mV baselines measured on the competition's 0001 images.
@@ -25,53 +27,62 @@ BY_HAND_WINDOWS_500 = {"I": (0, 1250), "II": (0, 5000), "III": (0, 1250), "aVR":
 EIK_ROW_DROP_PX = (2.5, 5.5)
 
 
-def _slot_of(trace: dict) -> int:
-    """Index (order of lead_slots) of the one slot that prints this lead over exactly these samples."""
-    fs = int(PIN["fs"])
-    hits = [i for i, s in enumerate(G.lead_slots())
-            if s.lead == trace["lead"] and G.slot_sample_window(s, fs) == (trace["start_sample"], trace["end_sample"])]
+def _slot_of(trace: dict, pin: dict = PIN) -> int:
+    """Index (order of lead_slots) of the one slot of the pin's layout that prints this lead over exactly these
+    samples."""
+    fs, layout = int(pin["fs"]), pin["layout"]
+    hits = [i for i, s in enumerate(G.lead_slots(layout)) if s.lead == trace["lead"]
+            and G.slot_sample_window(s, fs, layout) == (trace["start_sample"], trace["end_sample"])]
     assert len(hits) == 1, f"{trace['lead']} over samples {trace['start_sample']}..{trace['end_sample']}: slots {hits}"
     return hits[0]
 
 
-def test_every_printed_trace_is_one_slot_of_ours_and_every_slot_is_printed():
-    assert (PIN["width"], PIN["height"]) == G.page_size() and PIN["dpi"] == G.DPI
-    slots = [_slot_of(t) for t in PIN["traces"]]
-    assert sorted(slots) == list(range(len(G.lead_slots())))
+@pytest.mark.parametrize("name", sorted(LAYOUT_PINS))
+def test_every_printed_trace_is_one_slot_of_ours_and_every_slot_is_printed(name):
+    pin = LAYOUT_PINS[name]
+    assert pin["layout"] == name and (pin["width"], pin["height"]) == G.page_size() and pin["dpi"] == G.DPI
+    slots = [_slot_of(t, pin) for t in pin["traces"]]
+    assert sorted(slots) == list(range(len(G.lead_slots(name))))
 
 
-def test_every_sample_lands_where_ecg_image_kit_plotted_it():
+@pytest.mark.parametrize("name", sorted(LAYOUT_PINS))
+def test_every_sample_lands_where_ecg_image_kit_plotted_it(name):
     """trace_points (the renderer's and every target's geometry) against the pixel ECG-Image-Kit drew: time to
-    x exactly, mV to y up to the one constant drop per row."""
-    fs = int(PIN["fs"])
+    x exactly, mV to y up to one constant drop per row (on the competition's page only; other layouts carry
+    ECG-Image-Kit's own baselines)."""
+    pin = LAYOUT_PINS[name]
+    fs, slots = int(pin["fs"]), G.lead_slots(name)
     record = pd.DataFrame(np.nan, index=range(G.sig_len(fs)), columns=list(G.LEADS))
-    for t in PIN["traces"]:
+    for t in pin["traces"]:
         s = np.asarray(t["samples"])
         record.loc[s[:, 0].astype(int), t["lead"]] = s[:, 1]
-    ours = G.trace_points(record, fs)
+    ours = G.trace_points(record, fs, name)
     drops = {}
-    for t in PIN["traces"]:
-        slot = _slot_of(t)
+    for t in pin["traces"]:
+        slot = _slot_of(t, pin)
         s = np.asarray(t["samples"])
-        a, b = G.slot_sample_window(G.lead_slots()[slot], fs)
-        shown = a + np.flatnonzero(record[t["lead"]].iloc[a:b].notna())    # II's two traces share the column
+        a, b = G.slot_sample_window(slots[slot], fs, name)
+        shown = a + np.flatnonzero(record[t["lead"]].iloc[a:b].notna())    # a strip's lead is also in a row
         mine = ours[slot][np.isin(shown, s[:, 0])]
         assert mine.shape == (len(s), 2), t["lead"]
         np.testing.assert_allclose(mine[:, 0], s[:, 2], atol=0.02, err_msg=f"x of {t['lead']}")
         drop = s[:, 3] - mine[:, 1]
         # one constant per trace, so the scale (78.74 px/mV) holds over the trace's whole range, extremes included
         assert np.ptp(drop) < 0.05, f"{t['lead']}: y off by {drop.min():.2f}..{drop.max():.2f} px"
-        drops.setdefault(G.lead_slots()[slot].row, []).append(drop.mean())
+        drops.setdefault(slots[slot].row, []).append(drop.mean())
+    lo, hi = EIK_ROW_DROP_PX if name == "3x4+II" else (-0.05, 0.05)
     for row, d in drops.items():
-        assert np.ptp(d) < 0.05 and EIK_ROW_DROP_PX[0] < np.mean(d) < EIK_ROW_DROP_PX[1], (row, d)
+        assert np.ptp(d) < 0.05 and lo < np.mean(d) < hi, (row, d)
 
 
-def test_lead_name_keypoints_sit_on_the_names_ecg_image_kit_printed():
+@pytest.mark.parametrize("name", sorted(LAYOUT_PINS))
+def test_lead_name_keypoints_sit_on_the_names_ecg_image_kit_printed(name):
     """ECG-Image-Kit starts each name at its trace's first x, below the baseline; our keypoint (stage 0's target)
     lies within a name's width (<= 25 px: 'aVR') right of that start, between the name box's top and bottom."""
-    for t in PIN["traces"]:
+    pin = LAYOUT_PINS[name]
+    for t in pin["traces"]:
         x0, y0, x1, y1 = t["label_box_xyxy"]
-        cx, cy = G.lead_label_centre(G.lead_slots()[_slot_of(t)])
+        cx, cy = G.lead_label_centre(G.lead_slots(name)[_slot_of(t, pin)], layout=name)
         assert x0 - 2 <= cx <= x0 + 25 and y0 <= cy <= y1, (t["lead"], (cx, cy), t["label_box_xyxy"])
 
 
@@ -99,3 +110,25 @@ def test_short_lead_windows_tile_the_record_at_every_fs(fs, quarters):
         for lead in set(row_leads) - {"II"}:
             assert G.lead_sample_window(lead, fs) == (quarters[col], quarters[col + 1]), lead
     assert G.lead_sample_window("II", fs) == (0, 10 * fs)
+
+
+def test_layouts_by_name_and_the_spacing_of_those_without_a_file():
+    from data.layout import Layout, LayoutError, get_layout, known_layouts, spaced_baselines
+
+    assert {"3x4+II", "3x4", "3x4+V1", "6x2", "6x2+II", "12x1"} <= set(known_layouts())
+    three = get_layout("3x4+V1,II,V5")                                  # GE/Philips: three strips
+    assert three.rows == get_layout("3x4").rows and three.strips == ("V1", "II", "V5") and three.n_rows == 6
+    assert [s.lead for s in three.slots() if s.is_rhythm] == ["V1", "II", "V5"]
+    assert G.slot_sample_window(three.slots()[-1], 500, three) == (0, 5000)
+    assert [G.slot_sample_window(s, 500, "6x2") for s in G.lead_slots("6x2")[:2]] == [(0, 2500), (2500, 5000)]
+    # the rule for layouts without a file gives ECG-Image-Kit's rows of every layout that has one
+    for name in ("3x4", "3x4+V1", "6x2", "6x2+II", "12x1"):
+        lay = get_layout(name)
+        np.testing.assert_allclose(spaced_baselines(len(lay.rows), len(lay.strips)), lay.baselines, atol=0.05)
+    for bad, message in (("4x3", "unknown layout '4x3'"), ("3x4+V7", r"unknown leads \['V7'\]")):
+        with pytest.raises(LayoutError, match=message):
+            get_layout(bad)
+    with pytest.raises(LayoutError, match="print each of the 12 leads once"):
+        Layout("x", (("I", "II"),), (), (100.0,)).check()
+    with pytest.raises(LayoutError, match="needs 2 baselines"):
+        Layout("x", (tuple(G.LEADS[:6]), tuple(G.LEADS[6:])), (), (1.0,)).check()
