@@ -11,7 +11,9 @@ Per image, named after its path below the folder given (``a/b.png`` -> ``a__b``)
 - with wfdb=true ``DIR/<name>.hea/.dat``: the same as a WFDB record (16 bit, 1 uV per unit, NaN where not printed).
 ``DIR/summary.csv``: per image and lead the confidence (``trace_prob``: mean trace probability at the traced pixel;
 ``gap_share``: share of columns filled across a gap), the flags ``no_page`` (stage 0 found no page: the whole image
-was read) and ``lattice_fallback`` (stage 1's grid was unusable), and the reason of any failure.
+was read) and ``lattice_fallback`` (stage 1's grid was unusable), and a verdict: ``status`` ``ok``, ``check`` (read,
+with the doubts in ``reason``: no page outline, no usable grid, a lead mostly filled across gaps) or ``failed``
+(no reading written, ``reason`` says why).
 
 Checkpoints default to the shipped ``weights/`` (files, folders and ``hf://owner/repo`` ids also work, see
 pagekit/weights.py); method=classical needs none (upright clean pages only).  fs is the output rate in Hz (50 to
@@ -210,21 +212,23 @@ def write_outputs(dig: BaseDigitizer, name: str, image: Path, reading, seconds: 
         if isinstance(reading, BaseException):
             raise reading
         df = leads_frame(reading.leads, opts.fs)
+        doubts = reading.doubts()
         if opts.plot and reading.page is not None:
             from inference.plot import plot_leads
-            write_figure(out / f"{name}.png", plot_leads(reading.page, reading.leads, opts.fs, dig.k, title=name),
+            title = name + (f"  CHECK: {'; '.join(doubts)}" if doubts else "")
+            write_figure(out / f"{name}.png", plot_leads(reading.page, reading.leads, opts.fs, dig.k, title=title),
                          dpi=100)
         if opts.wfdb:
             write_wfdb(out / name, df, opts.fs)
         write_table(out / f".{name}.done.csv", df, index=False, float_format="%.4f")  # renamed once recorded
         seconds += time.perf_counter() - t0
-        rows = [{**base, "status": "ok", "reason": "", "lead": lead, **reading.confidence.get(lead, {}),
-                 **reading.flags, "seconds": seconds} for lead in G.LEADS]
+        rows = [{**base, "status": reading.status, "reason": "; ".join(doubts), "lead": lead,
+                 **reading.confidence.get(lead, {}), **reading.flags, "seconds": seconds} for lead in G.LEADS]
     except Exception as e:                                   # noqa: BLE001 - one bad image must not stop the rest
         rows = [{**base, "status": "failed", "reason": f"{failure_kind(e)}: {e}",
                  "seconds": seconds + time.perf_counter() - t0}]
     write_text(record_path(out, name), json.dumps({"options": opts.record(), "rows": rows}, default=str))
-    if rows[0]["status"] == "ok":
+    if rows[0]["status"] != "failed":
         os.replace(out / f".{name}.done.csv", out / f"{name}.csv")
     return rows
 
@@ -366,7 +370,9 @@ def main(argv=None) -> pd.DataFrame:
     write_table(out / "summary.csv", summary, index=False, float_format="%.4f")
     per_image = summary[summary["name"].isin(set(images))].drop_duplicates("name")
     failed = per_image[per_image["status"] == "failed"]
-    print(f"{len(per_image) - len(failed)} of {len(images)} images digitized into {out} (summary.csv)")
+    check = per_image[per_image["status"] == "check"]
+    doubt = f"; {len(check)} to check by eye (reason in summary.csv)" if len(check) else ""
+    print(f"{len(per_image) - len(failed)} of {len(images)} images digitized into {out} (summary.csv){doubt}")
     if len(failed):
         kinds = Counter(r.split(":")[0] for r in failed["reason"])
         print("failed: " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()))

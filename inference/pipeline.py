@@ -62,6 +62,29 @@ class Reading:
     confidence: dict[str, dict] = field(default_factory=dict)
     flags: dict[str, bool] = field(default_factory=dict)
 
+    # A rule, not a calibrated error estimate: on the real pages of ../shared/real_pages every reading with no page
+    # outline was read on the wrong rows or wrong outright, and both readings wrong with a page found had an
+    # unusable lattice.  Half a lead filled across gaps means there was little trace to follow.
+    MAX_GAP_SHARE = 0.5
+
+    def doubts(self) -> list[str]:
+        """Why this reading should be checked by eye before use (empty: none known)."""
+        out = []
+        if self.flags.get("no_page"):
+            out.append("no page outline found, the whole image was read as the page (a page cropped to its grid, "
+                       "or not in the 3x4+II layout, reads on the wrong rows)")
+        if self.flags.get("lattice_fallback"):
+            out.append("the 5 mm grid could not be followed, the page outline alone placed it")
+        gappy = [lead for lead, c in self.confidence.items() if c.get("gap_share", 0.0) > self.MAX_GAP_SHARE]
+        if gappy:
+            out.append(f"little trace found for {', '.join(gappy)} (over half of it filled across gaps)")
+        return out
+
+    @property
+    def status(self) -> str:
+        """``ok``, or ``check`` when there is a doubt (:meth:`doubts`)."""
+        return "check" if self.doubts() else "ok"
+
 
 class BaseDigitizer:
     """What every digitizer offers on top of its ``run(paths, fs, lengths) -> [Reading per image]``: one image

@@ -51,8 +51,10 @@ def test_a_folder_becomes_csvs_pictures_wfdb_and_a_summary_and_a_second_run_resu
         rec = wfdb.rdrecord(str(out / name))
         assert rec.fs == 250 and rec.sig_name == list(G.LEADS) and rec.units == ["mV"] * 12
         np.testing.assert_allclose(rec.p_signal, df.to_numpy(), atol=1e-3, equal_nan=True)
-    ok = summary[summary["status"] == "ok"]
+    ok = summary[summary["status"].isin(["ok", "check"])]
     assert len(ok) == 24 and set(ok["lead"]) == set(G.LEADS)
+    check = ok[ok["status"] == "check"]                                 # smoke models: doubts are likely
+    assert (check["reason"].str.len() > 0).all() and (ok.loc[ok["status"] == "ok", "reason"].fillna("") == "").all()
     assert ok["trace_prob"].between(0, 1).all() and ok["gap_share"].between(0, 1).all()
     failed = summary[summary["status"] == "failed"].set_index("name")["reason"]
     assert failed["broken"].startswith("unreadable image") and failed["tiny"].startswith("image too small")
@@ -64,7 +66,7 @@ def test_a_folder_becomes_csvs_pictures_wfdb_and_a_summary_and_a_second_run_resu
                       "workers=2"])
     assert "1 of 4 images already digitized in" in capsys.readouterr().out
     assert (out / "ward2__b.csv").stat().st_mtime_ns == done[out / "ward2__b.csv"]   # not redone
-    assert (out / "a.csv").is_file() and len(again[again["status"] == "ok"]) == 24   # old rows kept, new added
+    assert (out / "a.csv").is_file() and len(again[again["status"] != "failed"]) == 24   # old rows kept, new added
     assert len(pd.read_csv(out / "summary.csv")) == len(again)
 
 
@@ -292,3 +294,28 @@ def test_the_cluster_array_recipe_composes_and_gives_each_job_its_shard(archive,
     res = subprocess.run([sys.executable, "scripts/digitize_array.py", "--cfg", "job", "paths=[x]", "shards=4",
                           "shard=3"], cwd=root, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "shard: 3" in res.stdout and "shards: 4" in res.stdout
+
+
+def test_a_reading_with_a_doubt_is_check_with_the_doubt_named_and_still_written(archive, tmp_path, monkeypatch):
+    from inference.classical import ClassicalDigitizer
+    from inference.pipeline import Reading
+
+    clean = Reading({}, confidence={"I": {"gap_share": 0.1}}, flags={"no_page": False, "lattice_fallback": False})
+    assert clean.status == "ok" and clean.doubts() == []
+    cropped = Reading({}, confidence={"I": {"gap_share": 0.1}, "V2": {"gap_share": 0.7}}, flags={"no_page": True})
+    assert cropped.status == "check"
+    assert [d.split(",")[0] for d in cropped.doubts()] == ["no page outline found", "little trace found for V2 (over "
+                                                                                    "half of it filled across gaps)"]
+    run = ClassicalDigitizer.run
+
+    def no_page(self, *a, **kw):
+        readings = run(self, *a, **kw)
+        for r in readings:
+            r.flags = {"no_page": True, "lattice_fallback": True}
+        return readings
+
+    monkeypatch.setattr(ClassicalDigitizer, "run", no_page)
+    summary = _classical([archive / "a.png"], tmp_path / "o")
+    assert set(summary["status"]) == {"check"} and (tmp_path / "o" / "a.csv").is_file()
+    assert summary["reason"].str.startswith("no page outline found").all()
+    assert "the 5 mm grid could not be followed" in summary["reason"].iloc[0]
