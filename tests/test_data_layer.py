@@ -125,3 +125,33 @@ def test_the_command_line_parser_keeps_spelling_converts_by_type_and_names_mista
                           (["types=1"], "missing data_dir"), (["d", "e"], "unexpected argument 'e'")):
         with pytest.raises(SystemExit, match=message):
             cli.parse(Options, argv, "usage", positional=("data_dir",))
+
+
+def test_every_rejection_names_the_image_lead_and_row(tmp_path):
+    table = _lead_table(ids=("11",))
+    sub = build_submission(_preds(table), table)
+    i = int(np.flatnonzero(sub["id"] == "11_5_aVL")[0])
+    for bad in (np.nan, "abc"):
+        broken = sub.assign(value=sub["value"].astype(object).where(sub.index != i, bad))
+        with pytest.raises(SubmissionError, match=r"^1 NaN/inf values, first 11_5_aVL \(image 11, lead aVL, row 5\)"):
+            validate_submission(broken, table)
+    with pytest.raises(SubmissionError, match=r"duplicate id 11_0_I \(image 11, lead I, row 0\); 1 duplicates"):
+        validate_submission(pd.concat([sub, sub.iloc[:1]]), table)
+    with pytest.raises(SubmissionError, match=r"^1 ids missing, e.g. 11_0_I \(image 11, lead I, row 0\)"):
+        validate_submission(sub.iloc[1:], table)
+    with pytest.raises(SubmissionError, match=r"^1 ids not in test.csv, e.g. 99_7 \(image 99, lead \?, row 7\)"):
+        validate_submission(pd.concat([sub, pd.DataFrame({"id": ["99_7"], "value": [0.0]})]), table)
+    with pytest.raises(SubmissionError, match=r"columns must be \['id', 'value'\], got \['value', 'id'\]"):
+        validate_submission(sub[["value", "id"]], table)
+    with pytest.raises(SubmissionError, match=r"^image 22: no prediction"):
+        build_submission(_preds(table), _lead_table(ids=("22",)))
+    with pytest.raises(SubmissionError, match=r"^image 11, lead V6: no prediction"):
+        build_submission({"11": {k: v for k, v in _preds(table)["11"].items() if k != "V6"}}, table)
+
+
+def test_a_csv_submission_has_exactly_the_two_columns_and_an_empty_table_an_empty_submission(tmp_path):
+    table = _lead_table(ids=("11",))
+    write_submission(tmp_path / "s.csv", _preds(table), table)
+    assert list(pd.read_csv(tmp_path / "s.csv").columns) == ["id", "value"]
+    empty = build_submission({}, table.iloc[:0])
+    assert len(empty) == 0 and list(empty.columns) == ["id", "value"]

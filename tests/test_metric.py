@@ -215,3 +215,20 @@ def test_inputs_the_official_metric_rejects_raise_a_metric_error(solution):
         score(no_v6, sub[~sub["id"].str.endswith("_V6")])
     with pytest.raises(MetricError, match="fs differs between rows"):
         score(solution.assign(fs=np.where(solution.index == 0, 2, 1)), sub)
+
+
+def test_rejections_and_warnings_name_the_frame_and_the_first_id(solution):
+    sub = solution[["id", "value"]].copy()
+    with pytest.raises(MetricError, match="^label values must all be finite"):
+        align_signals(np.array([0.0, np.nan]), np.array([0.0, 1.0]))
+    with pytest.raises(MetricError, match="^prediction has no finite value"):
+        align_signals(np.array([0.0, 1.0]), np.array([np.nan, np.nan]))
+    with pytest.raises(MetricError, match="^2 duplicate ids in solution, first 343_1_I"):
+        score(pd.concat([solution, solution.iloc[[1, 1]]]), sub)
+    with pytest.raises(MetricError, match="^solution needs columns 'id' and 'value'"):
+        score(solution[["id", "fs"]], sub)
+    with pytest.raises(MetricError, match=r"^image 343: lead II must hold fs\*10 rows"):
+        score(solution.assign(fs=2), sub)
+    extra = pd.concat([sub, pd.DataFrame({"id": ["9_0_I", "9_1_I"], "value": [0.0, 0.0]})])
+    with pytest.warns(UserWarning, match="^submission has 2 ids the solution does not, e.g. 9_0_I; they are not"):
+        assert round(score(solution, extra), 4) == 25.8433
