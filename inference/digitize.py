@@ -68,6 +68,7 @@ class Options(DigitizerOptions):
     workers: int = 1
     method: str = "pipeline"          # pipeline | classical
     shard: str = ""                   # i/n: the i-th of n disjoint parts of the images
+    batch_size: int = 1               # a batch costs memory and gains nothing on a CPU; on a GPU take 8 or more
 
     FS_RANGE = (50, 10000)
     SHAPES_OUTPUT = ("fs", "wfdb", "plot", "method", "weights", "rectify", "tta_flip", "stage0_tta", "extract",
