@@ -132,3 +132,17 @@ def test_layouts_by_name_and_the_spacing_of_those_without_a_file():
         Layout("x", (("I", "II"),), (), (100.0,)).check()
     with pytest.raises(LayoutError, match="needs 2 baselines"):
         Layout("x", (tuple(G.LEADS[:6]), tuple(G.LEADS[6:])), (), (1.0,)).check()
+
+
+def test_the_5_mm_lattice_is_anchored_on_the_bottom_page_edge():
+    """By hand: major lines every 5 mm (39.37 px) from x = 0 and up from y = 1700 (ECG-Image-Kit draws its grid from
+    the bottom edge): 56 vertical and 44 horizontal lines inside the page, indices (column, row)."""
+    pts, idx = G.grid_lattice()
+    assert pts.shape == (56 * 44, 2) and idx.shape == (56 * 44, 2)
+    step = 5 * 200 / 25.4
+    np.testing.assert_allclose(pts[0], [0.0, 1700 - 43 * step])
+    np.testing.assert_allclose(pts[-1], [55 * step, 1700.0])
+    np.testing.assert_allclose(pts[57], [step, 1700 - 42 * step])           # row 1, column 1
+    assert idx[57].tolist() == [1, 1] and idx[-1].tolist() == [55, 43]
+    np.testing.assert_allclose(pts, np.stack([idx[:, 0] * step, 1700 - (43 - idx[:, 1]) * step], -1), atol=1e-9)
+    np.testing.assert_allclose(G.grid_lattice(2.0)[0], 2 * pts)
