@@ -198,3 +198,39 @@ def test_a_row_whose_channel_lights_up_on_its_neighbours_wave_keeps_its_own_when
     exclusive = extract_leads(confused, lengths, FS, 1.0, ExtractConfig(method="viterbi", band_mv=4.0))  # default 0.5
     assert np.abs(plain["III"] - reference["III"]).max() > 1.0                  # lead III took lead II's wave
     assert max(np.abs(exclusive[lead] - reference[lead]).max() for lead in G.LEADS) < 0.05
+
+
+def test_parabola_and_soft_refinement_by_hand_at_the_page_edges_too():
+    from pagekit.extract import _parabola, _soft
+
+    # columns: a peak between rows 1 and 2; a peak on the first row; on the last row; argmax handed a non-maximum
+    prob = np.array([[0.0, 1.0, 0.0, 0.0],
+                     [1.0, 0.2, 0.0, 1.0],
+                     [0.9, 0.0, 0.3, 0.9],
+                     [0.0, 0.0, 1.0, 0.0]])
+    y = np.array([1, 0, 3, 2])
+    # column 0: 1 + 0.5 (a - c) / (a - 2b + c) with a, b, c = 0, 1, 0.9; the edges stay put; column 3's offset
+    # (a = 1, b = 0.9, c = 0: -0.625) is held to half a pixel
+    np.testing.assert_allclose(_parabola(prob, y), [1 + 0.5 * -0.9 / -1.1, 0.0, 3.0, 1.5])
+    # radius 1: rows y-1..y+1 clipped to the page, weighted by their probability (row 0 counts twice at the top)
+    np.testing.assert_allclose(_soft(prob, np.array([1, 0, 3, 1]), 1),
+                               [(0 * 0 + 1 * 1 + 2 * .9) / 1.9, (0 + 0 + 1 * .2) / 2.2, (2 * .3 + 3 + 3) / 2.3,
+                                (0 + 1 + 2 * .9) / 1.9])
+    assert _soft(np.zeros((4, 1)), np.array([2]), 1)[0] == 0.0                # no weight: no division by zero
+
+
+def test_exclusive_scores_scale_only_the_pixels_near_another_row_s_path():
+    from pagekit.extract import exclusive_scores
+
+    probs = np.full((3, 12, 3), 0.5)
+    paths = [np.array([2.0, 2.0, 2.0]), np.array([9.0, 9.0, 3.0]), np.array([11.0, 11.0, 11.0])]
+    out = exclusive_scores(probs, paths, w=0.8, radius=1)               # rows 0 and 1 meet at x = 2; row 2 alone
+    assert out[2] is None                                              # its path met no other row's pixels
+    expect0, expect1 = np.full((12, 3), 0.5), np.full((12, 3), 0.5)
+    expect0[8:11, :2] = expect0[2:5, 2] = 0.1                          # where row 1's path runs, +-1 px
+    expect1[1:4, :] = 0.1                                              # where row 0's path runs
+    expect0[10:, :] = expect1[10:, :] = 0.1                            # and row 2's (11 +-1, clipped to the page)
+    np.testing.assert_allclose(out[0], expect0)
+    np.testing.assert_allclose(out[1], expect1)
+    edge = exclusive_scores(np.full((2, 4, 1), 0.5), [np.array([0.0]), np.array([-3.0])], w=0.5, radius=1)
+    np.testing.assert_allclose(edge[0][:, 0], [0.25, 0.25, 0.5, 0.5])   # a path off the page: on its edge, +-1 px
