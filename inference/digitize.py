@@ -192,12 +192,9 @@ def read_batch(dig: BaseDigitizer, images: list[Path], fs: int) -> list:
     batch_size pages at once), and image by image when the batch fails, so a bad file costs only itself."""
     try:
         return dig.run(list(images), [fs] * len(images), [full_lengths(fs)] * len(images))
-    except Exception:                                        # noqa: BLE001 - find the bad image, keep the rest
+    except Exception as e:                                   # noqa: BLE001 - find the bad image, keep the rest
         if len(images) == 1:
-            try:
-                return dig.run(list(images), [fs], [full_lengths(fs)])
-            except Exception as e:                           # noqa: BLE001
-                return [e]
+            return [e]
         return [r for image in images for r in read_batch(dig, [image], fs)]
 
 

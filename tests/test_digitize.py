@@ -129,7 +129,8 @@ def test_every_lead_of_the_csv_and_the_wfdb_record_is_the_page_s_own_lead(smoke_
         csv = pd.read_csv(out / f"{image.stem}.csv")
         rec = wfdb.rdrecord(str(out / image.stem))
         wf = pd.DataFrame(rec.p_signal, columns=rec.sig_name)
-        assert len(csv) == len(truth) == G.sig_len(fs) and rec.fs == fs
+        assert len(csv) == len(truth) == G.sig_len(fs) and rec.fs == fs and rec.units == ["mV"] * 12
+        assert rec.sig_name == list(G.LEADS) == list(csv.columns)
         for lead in G.LEADS:
             a, b = G.lead_sample_window(lead, fs)
             assert csv[lead].iloc[a:b].notna().all() and csv[lead].drop(csv.index[a:b]).isna().all(), lead
@@ -314,8 +315,57 @@ def test_a_reading_with_a_doubt_is_check_with_the_doubt_named_and_still_written(
             r.flags = {"no_page": True, "lattice_fallback": True}
         return readings
 
+    import inference.plot
+
+    plot, titles = inference.plot.plot_leads, []
+    monkeypatch.setattr(inference.plot, "plot_leads", lambda *a, title="", **kw: titles.append(title) or plot(
+        *a, title=title, **kw))
     monkeypatch.setattr(ClassicalDigitizer, "run", no_page)
-    summary = _classical([archive / "a.png"], tmp_path / "o")
+    summary = _classical([archive / "a.png"], tmp_path / "o", "plot=true")
     assert set(summary["status"]) == {"check"} and (tmp_path / "o" / "a.csv").is_file()
+    assert titles == ["a  CHECK: " + summary["reason"].iloc[0]]             # the picture says it too
     assert summary["reason"].str.startswith("no page outline found").all()
     assert "the 5 mm grid could not be followed" in summary["reason"].iloc[0]
+
+
+def test_a_batch_is_read_in_one_call_and_a_failing_one_image_by_image(archive, tmp_path, monkeypatch):
+    from inference.classical import ClassicalDigitizer
+
+    run, calls = ClassicalDigitizer.run, []
+
+    def counted(self, paths, fs, lengths):
+        calls.append([Path(p).name for p in paths])
+        if any(Path(p).name == "b.jpg" for p in paths) and len(paths) > 1:
+            raise RuntimeError("a batch with b fails")                 # as one bad page fails a whole batch
+        if Path(paths[0]).name == "b.jpg":
+            raise RuntimeError("boom")
+        return run(self, paths, fs, lengths)
+
+    monkeypatch.setattr(ClassicalDigitizer, "run", counted)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "c.png"):
+        shutil.copy(archive / "a.png", folder / name)
+    shutil.copy(archive / "ward2" / "b.jpg", folder / "b.jpg")
+    summary = _classical([folder], tmp_path / "o", "batch_size=2", "fs=250")
+    assert calls == [["a.png", "b.jpg"], ["a.png"], ["b.jpg"], ["c.png"]]
+    per_image = summary.drop_duplicates("name").set_index("name")
+    assert per_image.loc["b", "reason"] == "RuntimeError: boom" and per_image.loc["b", "status"] == "failed"
+    assert set(per_image.loc[["a", "c"], "status"]) == {"ok"} and per_image.loc["a", "image"] == str(folder / "a.png")
+    assert len(pd.read_csv(tmp_path / "o" / "c.csv")) == G.sig_len(250)
+    assert [p.name for p in (tmp_path / "o").glob(".*")] == [".digitize"]          # records, no temp files
+
+
+def test_the_options_record_names_the_models_by_content(tmp_path):
+    from inference.digitize import Options
+
+    model = tmp_path / "s2.pt"
+    model.write_bytes(b"weights one")
+    rec = Options(method="pipeline", checkpoints=[str(model)], fs=250).record()
+    assert rec["fs"] == 250 and rec["checkpoints"][0].startswith("s2.pt:") and len(rec["checkpoints"][0]) == 22
+    model.write_bytes(b"weights two")                                 # replaced in place: another model
+    assert Options(method="pipeline", checkpoints=[str(model)], fs=250).record() != rec
+    assert "checkpoints" not in Options(method="classical").record()
+    assert Options(method="classical", extract={"min_prob": 0.9}).make().extract_cfg.min_prob == 0.9
+    with pytest.raises(ValueError, match="method must be pipeline or classical, got 'magic'"):
+        Options(method="magic").make()
