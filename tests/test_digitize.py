@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from data import geometry as G
-from inference.digitize import find_images
+from inference.digitize import SUMMARY_COLUMNS, find_images
 from inference.digitize import main as digitize
 
 
@@ -153,18 +153,32 @@ def _classical(paths, out, *more):
 
 
 def test_a_rerun_skips_what_these_options_made_redoes_what_others_made_and_says_which(archive, tmp_path, capsys):
-    out = tmp_path / "o"
-    _classical([archive / "a.png"], out, "fs=250")
-    assert len(pd.read_csv(out / "a.csv")) == G.sig_len(250)
+    import re
+
+    folder, out = tmp_path / "in", tmp_path / "o"
+    folder.mkdir()
+    for name in ("0001.png", "b.png"):                                  # a name that reads as a number, too
+        shutil.copy(archive / "a.png", folder / name)
+    _classical([folder], out, "fs=250")
+    assert len(pd.read_csv(out / "0001.csv")) == G.sig_len(250)
     capsys.readouterr()
-    _classical([archive / "a.png"], out, "fs=500", "wfdb=true")
+    _classical([folder], out, "fs=500", "wfdb=true")
     text = capsys.readouterr().out
-    assert "1 images were digitized with other options (fs: 250 -> 500; wfdb: False -> True): redone" in text
-    assert len(pd.read_csv(out / "a.csv")) == G.sig_len(500) and (out / "a.hea").is_file()
-    _classical([archive / "a.png"], out, "fs=500", "wfdb=true")
-    assert "1 of 1 images already digitized in" in capsys.readouterr().out
-    _classical([archive / "a.png"], out, "fs=500")                      # wfdb=false: the old record goes
-    assert not (out / "a.hea").exists() and (out / "a.csv").is_file()
+    assert re.search(r"(?m)^2 images were digitized with other options \(fs: 250 -> 500; wfdb: False -> True\): "
+                     r"redone$", text)
+    assert len(pd.read_csv(out / "0001.csv")) == G.sig_len(500) and (out / "0001.hea").is_file()
+    _classical([folder], out, "fs=500", "wfdb=true")
+    assert re.search(r"(?m)^2 of 2 images already digitized in .*: skipped$", capsys.readouterr().out)
+    (out / ".digitize" / "b.json").unlink()                              # as a version that kept no records left it
+    (out / "0001.csv").unlink()                                          # and an image to redo
+    summary = _classical([folder], out, "fs=500")                        # wfdb=false: the old record goes
+    text = capsys.readouterr().out
+    assert re.search(r"(?m)^1 images have a CSV from a version that recorded no options: kept", text)
+    assert not (out / "0001.hea").exists() and (out / "0001.csv").is_file() and (out / "b.hea").is_file()
+    on_disk = pd.read_csv(out / "summary.csv", dtype=str)
+    assert list(on_disk.columns) == SUMMARY_COLUMNS and len(summary) == len(on_disk) == 24   # one record each
+    assert on_disk.groupby("name").size().to_dict() == {"0001": 12, "b": 12}
+    assert on_disk.loc[on_disk["name"] == "0001", "lead"].tolist() == list(G.LEADS)
 
 
 def test_the_summary_covers_every_image_after_interrupted_runs_and_all_done_is_success(archive, tmp_path, capsys,
