@@ -2,6 +2,7 @@
 picture and a WFDB record; a summary with per-lead confidence and named failures; resume; workers; exit status."""
 import os
 import shutil
+import time
 from pathlib import Path
 
 import cv2
@@ -361,8 +362,13 @@ def test_a_batch_is_read_in_one_call_and_a_failing_one_image_by_image(archive, t
     for name in ("a.png", "c.png"):
         shutil.copy(archive / "a.png", folder / name)
     shutil.copy(archive / "ward2" / "b.jpg", folder / "b.jpg")
+    t0 = time.perf_counter()
     summary = _classical([folder], tmp_path / "o", "batch_size=2", "fs=250")
+    elapsed = time.perf_counter() - t0
     assert calls == [["a.png", "b.jpg"], ["a.png"], ["b.jpg"], ["c.png"]]
+    assert summary["seconds"].between(0.0, elapsed).all()              # each image's share of the run
+    first = (tmp_path / "o" / "c.csv").read_text().splitlines()[1].split(",")
+    assert len(first) == 12 and all(len(v.split(".")[-1]) <= 4 for v in first if v)   # 12 leads, 0.1 uV
     per_image = summary.drop_duplicates("name").set_index("name")
     assert per_image.loc["b", "reason"] == "RuntimeError: boom" and per_image.loc["b", "status"] == "failed"
     assert set(per_image.loc[["a", "c"], "status"]) == {"ok"} and per_image.loc["a", "image"] == str(folder / "a.png")
