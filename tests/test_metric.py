@@ -227,6 +227,8 @@ def test_rejections_and_warnings_name_the_frame_and_the_first_id(solution):
         score(pd.concat([solution, solution.iloc[[1, 1]]]), sub)
     with pytest.raises(MetricError, match="^solution needs columns 'id' and 'value'"):
         score(solution[["id", "fs"]], sub)
+    with pytest.raises(MetricError, match=r"^ids must look like '\{image\}_\{row\}_\{lead\}'"):
+        score(solution.assign(id=solution["id"].str.replace("_", "-")), sub.assign(id=sub["id"].str.replace("_", "-")))
     with pytest.raises(MetricError, match=r"^image 343: lead II must hold fs\*10 rows"):
         score(solution.assign(fs=2), sub)
     extra = pd.concat([sub, pd.DataFrame({"id": ["9_0_I", "9_1_I"], "value": [0.0, 0.0]})])
