@@ -249,12 +249,15 @@ def test_shards_are_disjoint_cover_the_folder_and_merge_into_one_summary(archive
     assert sum(map(len, parts)) == len(names) and set().union(*parts) == set(names)
     assert all(250 < len(p) < 420 for p in parts)                      # roughly even
     out = tmp_path / "o"
+    everything = {"a", "ward2__b", "broken", "tiny"}
     for i in range(2):
         try:
             _classical([archive], out, f"shard={i}/2")
         except SystemExit:                                             # a shard of only bad files fails
             pass
-    assert set(pd.read_csv(out / "summary.csv")["name"]) == {"a", "ward2__b", "broken", "tiny"}
+        done = set(pd.read_csv(out / "summary.csv")["name"])
+        assert done == {n for n in everything if in_shard(n, (0, 2))} | (everything if i else set()), i
+    assert set(pd.read_csv(out / "summary.csv")["name"]) == everything
 
 
 def test_a_truncated_scan_is_named_as_such_and_gives_no_reading(archive, tmp_path):
