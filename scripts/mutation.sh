@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3) of the files that decide where every value lands: pagekit/metric.py,
 # data/submission.py, pagekit/extract.py, data/geometry.py, inference/digitize.py ([tool.mutmut] in pyproject.toml).
-# Survivors and why each is harmless: docs/testing.md.  ~30-40 min on 2 cores; rerun to resume.
+# Survivors and why each is harmless: docs/testing.md.  about 1.5 h on 2 cores; rerun to resume.
 #   bash scripts/mutation.sh            # then: .venv/bin/mutmut show <mutant>
 set -euo pipefail
 cd "$(dirname "$0")/.."
