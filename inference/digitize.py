@@ -26,7 +26,7 @@ was made with the same options, redoes one made with others (and says which), an
 always covers every image of the PATHs, however many runs it took.
 workers=N digitizes N images at once in separate processes; shard=i/n (0 <= i < n) takes the i-th of n disjoint
 parts of the images (by a hash of each name, so the parts do not depend on what else is in the folder): n jobs of
-a cluster array, each with its own i, cover the folder once (see scripts/digitize_slurm.sh).
+a cluster array, each with its own i, cover the folder once (see scripts/digitize_array.py).
 The exit status is 1 only when no image of the PATHs has a reading.
 """
 from __future__ import annotations
@@ -41,6 +41,7 @@ import zlib
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,13 @@ class Options(DigitizerOptions):
         shard_of(self.shard)
 
     def record(self) -> dict:
-        """The options that shaped an image's files, checkpoints by content (a file replaced in place counts)."""
+        """The options that shaped an image's files, checkpoints by content (a file replaced in place counts).
+        Made once per run (hashing the models costs 0.1 s) and written with every image: call it after the
+        checkpoints are resolved."""
+        return self._record
+
+    @cached_property
+    def _record(self) -> dict:
         rec = {k: getattr(self, k) for k in self.SHAPES_OUTPUT}
         if self.method == "pipeline":
             rec["checkpoints"] = [file_digest(p) for p in self.checkpoints]
@@ -300,7 +307,8 @@ def plan(images: dict[str, Path], out: Path, opts: Options) -> tuple[dict[str, P
     """(images to digitize now, what to tell the user): an image whose CSV was made with these options is
     skipped; one made with other options is redone; one without a record (an older version's) is kept."""
     now = opts.record()
-    todo, same, other, unrecorded = {}, 0, {}, 0
+    todo, same, redone, unrecorded = {}, 0, 0, 0
+    changes: set[str] = set()
     for name, path in images.items():
         if not (out / f"{name}.csv").is_file():
             todo[name] = path
@@ -312,17 +320,15 @@ def plan(images: dict[str, Path], out: Path, opts: Options) -> tuple[dict[str, P
             same += 1
         else:
             todo[name] = path
-            for k in sorted(set(now) | set(rec.get("options", {}))):
-                if rec["options"].get(k) != now.get(k):
-                    other.setdefault(f"{k}: {rec['options'].get(k)} -> {now.get(k)}", 0)
-            other.setdefault("_n", 0)
-            other["_n"] += 1
+            redone += 1
+            then = rec.get("options", {})
+            changes |= {f"{k}: {then.get(k)} -> {now.get(k)}" for k in set(now) | set(then)
+                        if then.get(k) != now.get(k)}
     notes = []
     if same:
         notes.append(f"{same} of {len(images)} images already digitized in {out} with these options: skipped")
-    if other:
-        n = other.pop("_n")
-        notes.append(f"{n} images were digitized with other options ({'; '.join(sorted(other))}): redone")
+    if redone:
+        notes.append(f"{redone} images were digitized with other options ({'; '.join(sorted(changes))}): redone")
     if unrecorded:
         notes.append(f"{unrecorded} images have a CSV from a version that recorded no options: kept (delete a "
                      f"CSV to redo its image)")
@@ -343,10 +349,11 @@ def main(argv=None) -> pd.DataFrame:
             print(f"note: {note}")
         if not images:
             raise FileNotFoundError(f"no image found in {' '.join(opts.paths)}")
-        inside = [n for n, p in images.items() if out.resolve() in p.resolve().parents]
+        out_abs = out.resolve()
+        inside = {n for n, p in images.items() if out_abs in p.resolve().parents}
         if inside:                                             # pictures of an earlier run, not scans
             print(f"note: {len(inside)} images inside out={out} skipped (outputs are not inputs)")
-            images = {n: p for n, p in images.items() if n not in set(inside)}
+            images = {n: p for n, p in images.items() if n not in inside}
             if not images:
                 raise FileNotFoundError(f"no image found in {' '.join(opts.paths)} outside out={out}")
         shard = shard_of(opts.shard)
