@@ -72,6 +72,19 @@ class Layout:
             return 0, n
         return slot.col * n // self.n_cols, (slot.col + 1) * n // self.n_cols
 
+    def lead_slot(self, lead: str) -> LeadSlot:
+        """The slot a lead is read from: its rhythm strip when it has one (the longest print), else its short slot."""
+        return max((s for s in self.slots() if s.lead == lead), key=lambda s: s.t1 - s.t0)
+
+    def lead_samples(self, lead: str, n: int) -> tuple[int, int]:
+        """Sample range [start, stop) of a record of n samples over which the page prints ``lead``."""
+        return self.slot_samples(self.lead_slot(lead), n)
+
+    @property
+    def pitch(self) -> float:
+        """The smallest distance between two printed rows' baselines, canonical px."""
+        return float(min(b - a for a, b in zip(self.baselines, self.baselines[1:])))
+
     def check(self) -> "Layout":
         in_rows = [lead for row in self.rows for lead in row]
         unknown = sorted(set(in_rows + list(self.strips)) - set(LEADS))

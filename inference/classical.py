@@ -18,7 +18,7 @@ import numpy as np
 
 from data import geometry as G
 from engine.device import Timer
-from inference.pipeline import BaseDigitizer, Reading
+from inference.pipeline import BaseDigitizer, Reading, full_lengths
 from pagekit.extract import ExtractConfig, extract_with_confidence
 from pagekit.image import ink, read_image
 
@@ -59,7 +59,8 @@ class ClassicalDigitizer(BaseDigitizer):
         self.extract_cfg = ExtractConfig(**{**CLASSICAL_EXTRACT, **(extract or {})})
         self.mask = layout_mask(self.k)
 
-    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int]]) -> list[Reading]:
+    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int] | None]) -> list[Reading]:
+        """The competition's page only (3x4+II): the rows are cut at its baselines."""
         out = []
         for path, f, n in zip(paths, fs, lengths):
             with self.timer("read"):
@@ -68,7 +69,8 @@ class ClassicalDigitizer(BaseDigitizer):
                 page = cv2.resize(image, G.page_size(self.k), interpolation=cv2.INTER_AREA)
                 dark = np.where(self.mask, 0.0, ink(page)).astype(np.float32)
             with self.timer("extract"):       # confidence: ink darkness at the traced pixel
-                leads, confidence = extract_with_confidence(row_maps(dark, self.k), n, f, self.k, self.extract_cfg)
+                leads, confidence = extract_with_confidence(row_maps(dark, self.k), n or full_lengths(f), f, self.k,
+                                                             self.extract_cfg)
             out.append(Reading(leads, page, confidence))
         return out
 
@@ -78,6 +80,7 @@ class ZeroDigitizer(BaseDigitizer):
         self.k = G.scales(1.0)
         self.timer = Timer()
 
-    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int]]) -> list[Reading]:
+    def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int] | None]) -> list[Reading]:
         with self.timer("zeros"):                  # no page: nothing was read
-            return [Reading({lead: np.zeros(m) for lead, m in n.items()}) for n in lengths]
+            return [Reading({lead: np.zeros(m) for lead, m in (n or full_lengths(f)).items()})
+                    for f, n in zip(fs, lengths)]

@@ -1,16 +1,19 @@
 """Paper ECGs -> 12-lead CSVs (and pictures, and WFDB records): a file, a folder or a glob of scans or photos at once.
 
-    python -m inference.digitize PATH... out=DIR [fs=500] [wfdb=true] [plot=true] [workers=1]
+    python -m inference.digitize PATH... out=DIR [fs=500] [wfdb=true] [plot=true] [workers=1] [layout=auto]
                                  [checkpoints=[...]] [method=pipeline|classical]
 
 PATH: an image file, a folder (searched recursively for .png .jpg .jpeg .tif .tiff .bmp .webp) or a quoted glob.
 Per image, named after its path below the folder given (``a/b.png`` -> ``a__b``) or after the file's stem:
-- ``DIR/<name>.csv``: 12 leads in mV over 10 s at fs, the layout of the competition's train CSVs (each short lead
-  only in its 2.5 s window, NaN elsewhere; lead II over the whole rhythm strip);
+- ``DIR/<name>.csv``: 12 leads in mV over 10 s at fs, each lead over the seconds its page prints it and NaN
+  elsewhere (the competition's 3x4+II page: each short lead in its 2.5 s window, lead II over the whole strip);
 - ``DIR/<name>.png``: the leads over the rectified page they were read from (plot=false: none);
 - with wfdb=true ``DIR/<name>.hea/.dat``: the same as a WFDB record (16 bit, 1 uV per unit, NaN where not printed).
-``DIR/summary.csv``: per image and lead the confidence (``trace_prob``: mean trace probability at the traced pixel;
-``gap_share``: share of columns filled across a gap), the flags ``no_page`` (stage 0 found no page: the whole image
+``layout=auto`` finds each page's layout (``3x4+II``, ``3x4``, ``3x4+<strip leads>``, ``6x2``, ``6x2+II``,
+``12x1``: data/layouts/) from its rows of trace and names each rhythm strip by the lead it repeats; a page whose
+rows fit none is ``failed`` (not read), never read as another layout; ``layout=NAME`` forces one.
+``DIR/summary.csv``: per image the ``layout`` read, per lead the confidence (``trace_prob``: mean trace probability
+at the traced pixel; ``gap_share``: share of columns filled across a gap), the flags ``no_page`` (stage 0 found no page: the whole image
 was read) and ``lattice_fallback`` (stage 1's grid was unusable), and a verdict: ``status`` ``ok``, ``check`` (read,
 with the doubts in ``reason``: no page outline, no usable grid, a lead mostly filled across gaps) or ``failed``
 (no reading written, ``reason`` says why).
@@ -55,8 +58,8 @@ from inference.pipeline import BaseDigitizer, DigitizerOptions, full_lengths, le
 from pagekit.weights import resolve_checkpoints
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
-SUMMARY_COLUMNS = ["name", "image", "status", "reason", "lead", "trace_prob", "gap_share", "no_page",
-                   "lattice_fallback", "seconds"]
+SUMMARY_COLUMNS = ["name", "image", "status", "reason", "layout", "lead", "trace_prob", "gap_share", "no_page",
+                   "lattice_fallback", "whole_image", "seconds"]
 
 
 @dataclass(kw_only=True)
@@ -70,10 +73,11 @@ class Options(DigitizerOptions):
     method: str = "pipeline"          # pipeline | classical
     shard: str = ""                   # i/n: the i-th of n disjoint parts of the images
     batch_size: int = 1               # a batch costs memory and gains nothing on a CPU; on a GPU take 8 or more
+    layout: str = "auto"              # auto: read from each page; a name (data/layouts/, 3x4+<leads>) forces one
 
     FS_RANGE = (50, 10000)
     SHAPES_OUTPUT = ("fs", "wfdb", "plot", "method", "weights", "rectify", "tta_flip", "stage0_tta", "extract",
-                     "stage0", "stage1", "stage2", "precision")      # what a rerun must match to skip an image
+                     "stage0", "stage1", "stage2", "precision", "layout")      # what a rerun must match to skip an image
 
     def check(self) -> None:
         lo, hi = self.FS_RANGE
@@ -100,6 +104,9 @@ class Options(DigitizerOptions):
 
     def make(self) -> BaseDigitizer:
         if self.method == "classical":
+            if self.layout not in ("auto", G.DEFAULT_LAYOUT):
+                raise ValueError(f"method=classical reads only the competition's page ({G.DEFAULT_LAYOUT}), "
+                                 f"not layout={self.layout}: use method=pipeline")
             from inference.classical import ClassicalDigitizer
             return ClassicalDigitizer(extract=self.extract)
         if self.method != "pipeline":
@@ -179,6 +186,11 @@ def write_wfdb(path: Path, df: pd.DataFrame, fs: int) -> None:
             os.replace(Path(tmp) / f"{path.name}{suffix}", path.with_suffix(suffix))
 
 
+class NotRead(ValueError):
+    """A page looked at and not read: its rows fit no layout we read (the message says what was found)."""
+    kind = "not read"
+
+
 def failure_kind(e: BaseException) -> str:
     return getattr(e, "kind", None) or type(e).__name__
 
@@ -198,7 +210,7 @@ def read_batch(dig: BaseDigitizer, images: list[Path], fs: int) -> list:
     """A Reading per image, or the exception that image raised: one batch through every stage (a GPU reads
     batch_size pages at once), and image by image when the batch fails, so a bad file costs only itself."""
     try:
-        return dig.run(list(images), [fs] * len(images), [full_lengths(fs)] * len(images))
+        return dig.run(list(images), [fs] * len(images), [None] * len(images))
     except Exception as e:                                   # noqa: BLE001 - find the bad image, keep the rest
         if len(images) == 1:
             return [e]
@@ -216,18 +228,21 @@ def write_outputs(dig: BaseDigitizer, name: str, image: Path, reading, seconds: 
     try:
         if isinstance(reading, BaseException):
             raise reading
-        df = leads_frame(reading.leads, opts.fs)
+        if reading.failure:
+            raise NotRead(reading.failure)
+        df = leads_frame(reading.leads, opts.fs, reading.layout)
         doubts = reading.doubts()
         if opts.plot and reading.page is not None:
             from inference.plot import plot_leads
-            title = name + (f"  CHECK: {'; '.join(doubts)}" if doubts else "")
-            write_figure(out / f"{name}.png", plot_leads(reading.page, reading.leads, opts.fs, dig.k, title=title),
-                         dpi=100)
+            title = f"{name} ({reading.layout.name})" + (f"  CHECK: {'; '.join(doubts)}" if doubts else "")
+            write_figure(out / f"{name}.png", plot_leads(reading.page, reading.leads, opts.fs, dig.k, title=title,
+                                                         layout=reading.layout), dpi=100)
         if opts.wfdb:
             write_wfdb(out / name, df, opts.fs)
         write_table(out / f".{name}.done.csv", df, index=False, float_format="%.4f")  # renamed once recorded
         seconds += time.perf_counter() - t0
-        rows = [{**base, "status": reading.status, "reason": "; ".join(doubts), "lead": lead,
+        rows = [{**base, "status": reading.status, "reason": "; ".join(doubts), "layout": reading.layout.name,
+                 "lead": lead,
                  **reading.confidence.get(lead, {}), **reading.flags, "seconds": seconds} for lead in G.LEADS]
     except Exception as e:                                   # noqa: BLE001 - one bad image must not stop the rest
         rows = [{**base, "status": "failed", "reason": f"{failure_kind(e)}: {e}",

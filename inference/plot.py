@@ -9,9 +9,10 @@ from data import geometry as G
 
 
 def plot_leads(page: np.ndarray, leads: dict[str, np.ndarray], fs: int, k=1.0, title: str = "",
-               truth: dict[str, np.ndarray] | None = None, grid: bool = True):
+               truth: dict[str, np.ndarray] | None = None, grid: bool = True, layout=None):
     """BGR rectified page at scale k + lead -> mV (each lead's own window) -> matplotlib Figure.  ``truth``: lead ->
-    mV over the same windows, drawn in red under the digitized blue; ``grid``: the canonical 5 mm lines in cyan."""
+    mV over the same windows, drawn in red under the digitized blue; ``grid``: the canonical 5 mm lines in cyan;
+    ``layout``: the page's (default: the competition's)."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -24,16 +25,18 @@ def plot_leads(page: np.ndarray, leads: dict[str, np.ndarray], fs: int, k=1.0, t
         pts, _ = G.grid_lattice()
         ax.vlines(np.unique(pts[:, 0]) * kx, 0, h - 1, color="c", lw=0.3, alpha=0.6)
         ax.hlines(np.unique(pts[:, 1]) * ky, 0, w - 1, color="c", lw=0.3, alpha=0.6)
-    for slot in G.lead_slots():
-        if slot.lead == G.RHYTHM_LEAD and not slot.is_rhythm:
+    layout = layout or G.PAGE_LAYOUT
+    for slot in layout.slots():
+        if slot != layout.lead_slot(slot.lead) or slot.lead not in leads:
             continue
-        a, _ = G.slot_sample_window(slot, fs)
+        a, _ = G.slot_sample_window(slot, fs, layout)
         for values, colour, lw in ((truth or {}).get(slot.lead), "tab:red", 1.6), (leads[slot.lead], "tab:blue", 0.8):
             if values is None:
                 continue
             t = (a + np.arange(len(values))) / fs
-            ax.plot(G.time_to_x(t, kx), G.mv_to_y(np.asarray(values), slot.row, ky), lw=lw, color=colour)
-        ax.text(G.time_to_x(slot.t0, kx) + 4, G.mv_to_y(1.6, slot.row, ky), slot.lead, color="tab:blue", fontsize=8)
+            ax.plot(G.time_to_x(t, kx), G.mv_to_y(np.asarray(values), slot.row, ky, layout), lw=lw, color=colour)
+        ax.text(G.time_to_x(slot.t0, kx) + 4, G.mv_to_y(1.6, slot.row, ky, layout), slot.lead, color="tab:blue",
+                fontsize=8)
     ax.set_axis_off()
     ax.set_title(title or "digitized leads (blue) over the rectified page")
     fig.tight_layout()

@@ -41,6 +41,7 @@ class ExtractConfig:
     einthoven: float = 0.0         # 0 = off, 1 = the limb leads fitted to Einthoven/Goldberger (limb_leads.py)
     einthoven_robust: float = 0.2  # mV; > 0: the fit also reads both IIs, and drops a read gone astray (limb_leads)
     band_mv: float = 3.0           # search each row only within this many mV of its baseline (0 = whole page)
+    band_pitch: float = 0.9        # rows closer than the competition's page's: also within this share of the pitch
     exclusive: float = 0.5         # 0 = off; w in (0, 1]: second pass, pixels other rows traced scaled by 1 - w
     slot_paths: bool = True        # viterbi: the path starts afresh at every slot's first column (row_breaks)
 
@@ -147,7 +148,7 @@ def traced_row(prob: np.ndarray, cfg: ExtractConfig, choose: np.ndarray | None =
     return fill_gaps(out), p_at
 
 
-def slot_values(y_mv: np.ndarray, slot: G.LeadSlot, fs: int, n: int, kx: float) -> np.ndarray:
+def slot_values(y_mv: np.ndarray, slot: G.LeadSlot, fs: int, n: int, kx: float, layout=None) -> np.ndarray:
     """The columns of one printed slot (its time window) -> n samples at the lead's exact sample times, by a cubic
     spline through the column centres (held flat past the outermost ones).
 
@@ -157,7 +158,7 @@ def slot_values(y_mv: np.ndarray, slot: G.LeadSlot, fs: int, n: int, kx: float) 
     last value rang into both ends (cached probabilities of the shipped stage 2: our fold +0.2 dB, eik_dev +0.1)."""
     if n <= 0:                                        # test.csv may ask for no rows of a lead
         return np.zeros(0)
-    a, _ = G.slot_sample_window(slot, fs)
+    a, _ = G.slot_sample_window(slot, fs, layout)
     t_samples = (a + np.arange(n)) / fs
     x0, x1 = G.time_to_x(t_samples[0], kx), G.time_to_x((a + n) / fs, kx)
     cols = np.arange(int(np.ceil(x0)), int(np.ceil(x1)))                 # pixel centres inside the window
@@ -193,24 +194,34 @@ def exclusive_scores(probs: np.ndarray, paths: list[np.ndarray], w: float, radiu
     return out
 
 
-def row_breaks(row: int, width: int, kx: float) -> list[int]:
+def row_breaks(row: int, width: int, kx: float, layout=None) -> list[int]:
     """The first column of every slot of a row, where the Viterbi path may start afresh: the slots hold separate
     leads, and where one lead ends and the next begins the page has a vertical stroke (the calibration pulse's
     falling edge, a separator tick) that a path held continuous across the boundary climbs and reads as signal for
     a column or two.  Cached probabilities of the shipped stage 2: our fold 16.25 -> 17.25 dB, eik_dev end to end
     17.84 -> 18.00, exact pages 19.38 -> 19.64."""
-    return sorted({slot_columns(s, width, kx).start for s in G.lead_slots() if s.row == row})
+    return sorted({slot_columns(s, width, kx).start for s in G.lead_slots(layout) if s.row == row})
+
+
+TIGHT = 0.9   # a layout's rows are tight below this share of the competition's pitch (6x2: 0.75, 12x1: 0.43)
 
 
 def _row_in_band(prob: np.ndarray, row: int, kx: float, ky: float, cfg: ExtractConfig,
-                 choose: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 choose: np.ndarray | None = None, layout: G.Layout | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``traced_row`` searched only within ``band_mv`` of the row's baseline: an unsure network's stray maxima
     elsewhere on the page (another row's trace, text) then cannot be picked (measured on a half-trained CPU model:
-    -9.9 dB over the whole page height, 6.7 dB within 3 mV with Viterbi)."""
-    breaks = row_breaks(row, prob.shape[1], kx) if cfg.slot_paths else ()
+    -9.9 dB over the whole page height, 6.7 dB within 3 mV with Viterbi).  On layouts with tighter rows the band
+    is also kept within ``band_pitch`` of the pitch, or a path runs onto the next row's trace (../shared/eik_layouts,
+    pages read whole, shipped stage 2: 12x1 -2.5 dB with 4 mV, 14.7 with 0.9 pitch; 6x2+II 12.7 -> 17.2; 6x2 19.7
+    -> 20.7)."""
+    layout = layout or G.PAGE_LAYOUT
+    breaks = row_breaks(row, prob.shape[1], kx, layout) if cfg.slot_paths else ()
     if cfg.band_mv <= 0:
         return traced_row(prob, cfg, choose, breaks)
-    b, half = G.BASELINES[row] * ky, cfg.band_mv * G.PX_PER_MV * ky
+    mv = cfg.band_mv
+    if cfg.band_pitch > 0 and layout.pitch < TIGHT * G.PAGE_LAYOUT.pitch:
+        mv = min(mv, cfg.band_pitch * layout.pitch / G.PX_PER_MV)
+    b, half = layout.baselines[row] * ky, mv * G.PX_PER_MV * ky
     y0, y1 = max(0, int(np.floor(b - half))), min(prob.shape[0], int(np.ceil(b + half)) + 1)
     y, p_at = traced_row(prob[y0:y1], cfg, None if choose is None else choose[y0:y1], breaks)
     return y0 + y, p_at
@@ -223,42 +234,60 @@ def slot_columns(slot: G.LeadSlot, width: int, kx: float) -> slice:
     return slice(max(0, a), min(width, b))
 
 
+def read_rows(probs: np.ndarray, k, cfg: ExtractConfig, layout: G.Layout) -> tuple[list, list]:
+    """(R, H, W) probabilities -> (per row the mV of every pixel column, per row the probability at the traced
+    pixel of every column): the rows' paths, before they are cut into leads."""
+    if len(probs) != layout.n_rows:
+        raise ValueError(f"layout {layout.name} prints {layout.n_rows} rows, the probabilities have {len(probs)}")
+    kx, ky = G.scales(k)
+    traced = [_row_in_band(probs[r], r, kx, ky, cfg, layout=layout) for r in range(layout.n_rows)]
+    if cfg.exclusive > 0:                             # second pass, off the pixels the other rows traced
+        choose = exclusive_scores(probs, [y for y, _ in traced], cfg.exclusive)
+        traced = [t if c is None else _row_in_band(probs[r], r, kx, ky, cfg, c, layout)
+                  for r, (t, c) in enumerate(zip(traced, choose))]
+    return [G.y_to_mv(y, r, ky, layout) for r, (y, _) in enumerate(traced)], [p for _, p in traced]
+
+
 def extract_leads(probs: np.ndarray, lengths: dict[str, int], fs: int, k=1.0,
-                  cfg: ExtractConfig | None = None) -> dict[str, np.ndarray]:
-    """probs (4, H, W): per-row trace probabilities of the rectified page at scale k or (kx, ky).
-    lengths: number_of_rows per lead (test.csv).  Returns lead -> mV array of exactly that length, for the leads
-    in ``lengths`` (0 rows: an empty array)."""
-    return extract_with_confidence(probs, lengths, fs, k, cfg)[0]
+                  cfg: ExtractConfig | None = None, layout=None) -> dict[str, np.ndarray]:
+    """probs (R, H, W): per-row trace probabilities of the rectified page at scale k or (kx, ky), a row per printed
+    row of ``layout`` (default: the competition's 3x4+II, four rows).  lengths: number_of_rows per lead (test.csv).
+    Returns lead -> mV array of exactly that length from the start of the lead's printed window
+    (``Layout.lead_samples``), for the leads in ``lengths`` (0 rows: an empty array)."""
+    return extract_with_confidence(probs, lengths, fs, k, cfg, layout)[0]
 
 
 def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int, k=1.0,
-                            cfg: ExtractConfig | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+                            cfg: ExtractConfig | None = None, layout=None, rows=None
+                            ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     """``extract_leads`` and, per lead, how sure it was: ``trace_prob`` (the mean probability at the traced pixel
-    over the lead's columns) and ``gap_share`` (the share of its columns below ``min_prob``, filled by PCHIP)."""
+    over the lead's columns) and ``gap_share`` (the share of its columns below ``min_prob``, filled by PCHIP).
+    A lead printed twice (in a row and as a rhythm strip) is read from its strip.  ``rows``: what
+    :func:`read_rows` gave on these probabilities with a layout of the same rows (read once, named twice)."""
     cfg = cfg or ExtractConfig()
-    kx, ky = G.scales(k)
-    traced = [_row_in_band(probs[r], r, kx, ky, cfg) for r in range(G.N_ROWS)]
-    if cfg.exclusive > 0:                             # second pass, off the pixels the other rows traced
-        choose = exclusive_scores(probs, [y for y, _ in traced], cfg.exclusive)
-        traced = [t if c is None else _row_in_band(probs[r], r, kx, ky, cfg, c)
-                  for r, (t, c) in enumerate(zip(traced, choose))]
-    rows_mv = [G.y_to_mv(y, r, ky) for r, (y, _) in enumerate(traced)]
+    lay = G.get_layout(layout) if isinstance(layout, str) else (layout or G.PAGE_LAYOUT)
+    kx, _ = G.scales(k)
+    rows_mv, p_rows = rows if rows is not None else read_rows(probs, k, cfg, lay)
     out: dict[str, np.ndarray] = {}
     confidence: dict[str, dict] = {}
-    for slot in G.lead_slots():
-        if (slot.lead == G.RHYTHM_LEAD and not slot.is_rhythm) or slot.lead not in lengths:
-            continue                                  # lead II comes from the rhythm row; its short slot may blend in
-        out[slot.lead] = slot_values(rows_mv[slot.row], slot, fs, lengths[slot.lead], kx)
-        p_at = traced[slot.row][1][slot_columns(slot, probs.shape[2], kx)]
+    for slot in lay.slots():
+        if slot != lay.lead_slot(slot.lead) or slot.lead not in lengths:
+            continue                                  # a lead with a strip is read from it; its short slot may blend
+        out[slot.lead] = slot_values(rows_mv[slot.row], slot, fs, lengths[slot.lead], kx, lay)
+        p_at = p_rows[slot.row][slot_columns(slot, probs.shape[2], kx)]
         confidence[slot.lead] = {"trace_prob": float(p_at.mean()) if p_at.size else 0.0,
                                  "gap_share": float((p_at < cfg.min_prob).mean()) if p_at.size else 1.0}
-    short_ii = G.short_slot(G.RHYTHM_LEAD)
-    a, b = G.slot_sample_window(short_ii, fs)
-    robust_fit = cfg.einthoven > 0 and cfg.einthoven_robust > 0      # the only other reader of the short II
-    short = (slot_values(rows_mv[short_ii.row], short_ii, fs, b - a, kx)
-             if cfg.blend_short_ii > 0 or robust_fit else None)
-    if cfg.blend_short_ii > 0 and len(out.get(G.RHYTHM_LEAD, ())) >= b:
-        ii = out[G.RHYTHM_LEAD]
-        ii[a:b] = (1 - cfg.blend_short_ii) * ii[a:b] + cfg.blend_short_ii * short
+    if lay.rows != G.LAYOUT:                          # the limb-lead fit knows the 3x4 rows' time windows only
+        return out, confidence
+    short = None
+    if G.RHYTHM_LEAD in lay.strips:
+        short_ii = next(s for s in lay.slots() if s.lead == G.RHYTHM_LEAD and not s.rhythm)
+        a, b = G.slot_sample_window(short_ii, fs, lay)
+        robust_fit = cfg.einthoven > 0 and cfg.einthoven_robust > 0      # the only other reader of the short II
+        short = (slot_values(rows_mv[short_ii.row], short_ii, fs, b - a, kx, lay)
+                 if cfg.blend_short_ii > 0 or robust_fit else None)
+        if cfg.blend_short_ii > 0 and len(out.get(G.RHYTHM_LEAD, ())) >= b:
+            ii = out[G.RHYTHM_LEAD]
+            ii[a:b] = (1 - cfg.blend_short_ii) * ii[a:b] + cfg.blend_short_ii * short
     limb_leads.project(out, fs, cfg.einthoven, cfg.einthoven_robust, short)
     return out, confidence

@@ -43,14 +43,19 @@ class Fusion(nn.Module):
             nn.init.zeros_(self.body[-1].weight)
             nn.init.zeros_(self.body[-1].bias)
 
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
-        """(B*R, C, h, w) -> same shape."""
+    def forward(self, f: torch.Tensor, n: int | None = None) -> torch.Tensor:
+        """(B*R, C, h, w) -> same shape; ``n`` strips per page (default: the number it was built for; only
+        ``conv2d`` is bound to it)."""
         if self.kind == "none":
             return f
+        n = n or self.n
+        if self.kind == "conv2d" and n != self.n:
+            raise ValueError(f"model.fusion=conv2d reads exactly {self.n} rows, this page has {n}: only the "
+                             f"order-free fusions (shared, conv3d, none) read other layouts")
         BR, c, h, w = f.shape
-        g = f.view(BR // self.n, self.n, c, h, w)
+        g = f.view(BR // n, n, c, h, w)
         if self.kind == "conv2d":
-            d = self.body(g.reshape(-1, self.n * c, h, w)).view_as(g)
+            d = self.body(g.reshape(-1, n * c, h, w)).view_as(g)
         elif self.kind == "shared":
             mean = g.mean(1, keepdim=True).expand_as(g)
             d = self.body(torch.cat([g, mean], 2).view(BR, 2 * c, h, w)).view_as(g)
@@ -66,36 +71,43 @@ class SeriesNet(nn.Module):
         self.input = ImageNorm(m.get("channels", "rgb"))
         self.unet = unet_parts(m, self.input.channels + 2)
         self.head = CoordHead(m["decoder_channels"][-1], 1)
-        _, ky = G.scales(m["page_k"])
-        self.bounds = strips.strip_bounds(ky, float(m.get("strip_mv", 3.0)))
+        _, self.ky = G.scales(m["page_k"])
+        self.strip_mv = float(m.get("strip_mv", 3.0))
+        self.bounds = strips.strip_bounds(self.ky, self.strip_mv)
         self.page_h = G.page_size(m["page_k"])[1]
         kind = m.get("fusion", "conv2d")         # level 0 is the input itself, which the decoder does not use
         self.fusion = nn.ModuleList(Fusion(kind if i else "none", c)
                                     for i, c in enumerate(self.unet.encoder.out_channels))
         self.grad_checkpointing = bool(m.get("grad_checkpointing"))
 
-    def _strip_coords(self, coords: torch.Tensor) -> torch.Tensor:
+    def _strip_coords(self, coords: torch.Tensor, bounds) -> torch.Tensor:
         """(B, 2, H, W) page coordinates -> (B*R, 2, h, W): x as given, y of each strip row (beyond the page too)."""
         B, _, _, W = coords.shape
-        h = self.bounds[0][1] - self.bounds[0][0]
-        ys = torch.stack([torch.arange(a, b, device=coords.device, dtype=torch.float32) for a, b in self.bounds])
+        h = bounds[0][1] - bounds[0][0]
+        ys = torch.stack([torch.arange(a, b, device=coords.device, dtype=torch.float32) for a, b in bounds])
         y = (ys / self.page_h).view(1, -1, 1, h, 1).expand(B, -1, 1, h, W)
-        x = coords[:, :1, :1].float().unsqueeze(1).expand(B, len(self.bounds), 1, h, W)
+        x = coords[:, :1, :1].float().unsqueeze(1).expand(B, len(bounds), 1, h, W)
         return torch.cat([x, y], 2).reshape(-1, 2, h, W)
 
-    def _encode(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return [fuse(f) for fuse, f in zip(self.fusion, self.unet.encoder(x))]
-
     def forward(self, batch: dict) -> dict:
-        """batch["image"] (B, 3, H, W) must be whole page columns (a crop in x only), y = 0 at the page top."""
+        """batch["image"] (B, 3, H, W) must be whole page columns (a crop in x only), y = 0 at the page top.
+        ``batch["baselines"]`` (optional): the rows of another layout (canonical px): one strip and one output
+        channel per row.  Each strip shows the model its row's trace among its neighbours', so a model trained on
+        the competition's four rows reads other rows too (docs/layouts.md)."""
         image, coords = batch["image"], batch["coords"]
+        bounds = self.bounds if batch.get("baselines") is None else strips.strip_bounds(
+            self.ky, self.strip_mv, list(batch["baselines"]))
         B, _, H, W = image.shape
-        s = strips.cut(image.float(), self.bounds, fill=255.0)               # (B, R, 3, h, W), white beyond the page
+        s = strips.cut(image.float(), bounds, fill=255.0)                    # (B, R, 3, h, W), white beyond the page
         R, h = s.shape[1], s.shape[3]
-        sc = self._strip_coords(coords)
+        sc = self._strip_coords(coords, bounds)
         x = torch.cat([self.input(s.reshape(B * R, -1, h, W)), sc * 2 - 1], 1)
-        feats = maybe_checkpoint(self._encode, x, self.grad_checkpointing)
+
+        def encode(x):
+            return [fuse(f, R) for fuse, f in zip(self.fusion, self.unet.encoder(x))]
+
+        feats = maybe_checkpoint(encode, x, self.grad_checkpointing)
         dec = maybe_checkpoint(self.unet.decoder, feats, self.grad_checkpointing)
         logits = self.head(dec, sc).view(B, R, h, W)
-        page, covered = strips.paste(logits, self.bounds, H, OFF_STRIP_LOGIT)
+        page, covered = strips.paste(logits, bounds, H, OFF_STRIP_LOGIT)
         return {"logits": page, "weight": covered[None, :, :, None].expand(B, -1, -1, W)}

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from pagekit.nets import ImageNorm
+from data import geometry as G
 from pagekit.registry import register_model
 from stage2_segment.layers import N_OUT, CoordHead, maybe_checkpoint, unet_parts
 
@@ -21,6 +22,9 @@ class WholeNet(nn.Module):
         self.grad_checkpointing = bool(m.get("grad_checkpointing"))
 
     def forward(self, batch: dict) -> dict:
+        if batch.get("baselines") is not None and tuple(batch["baselines"]) != tuple(G.BASELINES):
+            raise ValueError("model=whole has one output per row of the competition's page and reads no other "
+                             "layout: use a series model (the shipped weights/stage2.pt is one) or layout=3x4+II")
         coords = batch["coords"]
         x = torch.cat([self.input(batch["image"]), coords.to(batch["image"].device).float() * 2 - 1], 1)
         feats = maybe_checkpoint(self.unet.encoder, x, self.grad_checkpointing)

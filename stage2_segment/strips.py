@@ -10,10 +10,11 @@ from data import geometry as G
 from pagekit.image import STRIDE
 
 
-def strip_bounds(ky: float, strip_mv: float) -> list[tuple[int, int]]:
-    """[y0, y1) page rows of each printed row's strip at vertical scale ky."""
+def strip_bounds(ky: float, strip_mv: float, baselines=None) -> list[tuple[int, int]]:
+    """[y0, y1) page rows of each printed row's strip at vertical scale ky (rows at ``baselines``, canonical px;
+    default: the competition's page)."""
     half = -(-int(round(strip_mv * G.PX_PER_MV * ky)) // (STRIDE // 2)) * (STRIDE // 2)
-    return [(int(round(b * ky)) - half, int(round(b * ky)) + half) for b in G.BASELINES]
+    return [(int(round(b * ky)) - half, int(round(b * ky)) + half) for b in (baselines or G.BASELINES)]
 
 
 def cut(x: torch.Tensor, bounds: list[tuple[int, int]], fill: float = 0.0) -> torch.Tensor:

@@ -39,7 +39,11 @@ def test_a_folder_becomes_csvs_pictures_wfdb_and_a_summary_and_a_second_run_resu
     import wfdb
 
     out = tmp_path / "out"
-    summary = digitize([str(archive), f"out={out}", _ckpts(smoke_runs), "wfdb=true", "fs=250", "device=cpu"])
+    with pytest.raises(SystemExit, match="layout=auto needs a stage 2 that reads any rows.*pass layout=3x4"):
+        digitize([str(archive), f"out={out}", _ckpts(smoke_runs)])          # the smoke stage 2 is model=whole
+    capsys.readouterr()
+    summary = digitize([str(archive), f"out={out}", _ckpts(smoke_runs), "wfdb=true", "fs=250", "device=cpu",
+                        "layout=3x4+II"])
     text = capsys.readouterr().out
     assert "1 files that are not images" in text and "2 of 4 images digitized" in text
     assert "1 unreadable image" in text and "1 image too small" in text
@@ -57,6 +61,7 @@ def test_a_folder_becomes_csvs_pictures_wfdb_and_a_summary_and_a_second_run_resu
     check = ok[ok["status"] == "check"]                                 # smoke models: doubts are likely
     assert (check["reason"].str.len() > 0).all() and (ok.loc[ok["status"] == "ok", "reason"].fillna("") == "").all()
     assert ok["trace_prob"].between(0, 1).all() and ok["gap_share"].between(0, 1).all()
+    assert (ok["layout"] == "3x4+II").all()
     failed = summary[summary["status"] == "failed"].set_index("name")["reason"]
     assert failed["broken"].startswith("unreadable image") and failed["tiny"].startswith("image too small")
     assert not list(out.glob("*.tmp*")) and [p.name for p in out.glob(".*")] == [".digitize"]   # records only
@@ -64,7 +69,7 @@ def test_a_folder_becomes_csvs_pictures_wfdb_and_a_summary_and_a_second_run_resu
     done = {p: p.stat().st_mtime_ns for p in out.glob("*.csv") if p.name != "summary.csv"}
     os.remove(out / "a.csv")                                            # as if the first run had died on it
     again = digitize([str(archive), f"out={out}", _ckpts(smoke_runs), "wfdb=true", "fs=250", "device=cpu",
-                      "workers=2"])
+                      "workers=2", "layout=3x4+II"])
     assert "1 of 4 images already digitized in" in capsys.readouterr().out
     assert (out / "ward2__b.csv").stat().st_mtime_ns == done[out / "ward2__b.csv"]   # not redone
     assert (out / "a.csv").is_file() and len(again[again["status"] != "failed"]) == 24   # old rows kept, new added
@@ -341,7 +346,7 @@ def test_a_reading_with_a_doubt_is_check_with_the_doubt_named_and_still_written(
     monkeypatch.setattr(ClassicalDigitizer, "run", no_page)
     summary = _classical([archive / "a.png"], tmp_path / "o", "plot=true")
     assert set(summary["status"]) == {"check"} and (tmp_path / "o" / "a.csv").is_file()
-    assert titles == ["a  CHECK: " + summary["reason"].iloc[0]]             # the picture says it too
+    assert titles == ["a (3x4+II)  CHECK: " + summary["reason"].iloc[0]]      # the picture says it too
     assert summary["reason"].str.startswith("no page outline found").all()
     assert "the 5 mm grid could not be followed" in summary["reason"].iloc[0]
 

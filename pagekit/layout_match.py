@@ -1,0 +1,86 @@
+"""Which layout a rectified page prints, from the page itself.
+
+1. Rows: stage 2 run over a dense stack of rows (``DENSE``, every 1.54 mV down the page) lights every printed
+   trace; traces sit on their baseline most of the time, so the mean probability per page row peaks at each printed
+   row (``find_rows``).
+2. Layout: the rows found against each layout's rows (``match_rows``): the same number, each within a quarter pitch
+   of its template.  A page whose rows fit no layout is not read.
+3. Strips: a rhythm strip prints a lead that the rows also print, over the same seconds, so each strip is named by
+   the short lead it repeats (``name_strips``): the one whose columns it matches to within the noise, by a margin
+   over every other lead.  A strip that repeats no lead clearly is not named.
+Hand-written: a few lines of peak finding and matching over numbers no library models.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import find_peaks
+
+from data import geometry as G
+from data.layout import Layout, get_layout
+
+DENSE = "12x1"                      # rows every 121 px: each printed row within 61 px of a strip's centre
+PROFILE_S = (0.86, 3.46)            # seconds of the time axis read for the rows (2.6 s: 512 px, a multiple of 32)
+ROW_HEIGHT = 0.35                   # a row: a profile peak at least this share of the median of the rows' peaks
+TOLERANCE = 0.25                    # of the layout's pitch: how far a row found may sit from its template
+STRIP_DB = 6.0                      # a strip repeats a short lead: their columns agree to this SNR at least,
+STRIP_MARGIN_DB = 3.0               # and by this much better than any other lead's
+# Row structures, strips named later.  A layout's position on real paper varies; these are ECG-Image-Kit's.
+STRUCTURES = ("3x4", "3x4+II", "3x4+II,II", "3x4+II,II,II", "6x2", "6x2+II", "12x1")
+
+
+def profile_columns(kx: float) -> tuple[int, int]:
+    """(x0, x1) page columns at scale kx of the rows' profile: a multiple of the network's stride."""
+    x0 = int(G.time_to_x(PROFILE_S[0], kx)) // 32 * 32
+    return x0, x0 + int(round((G.time_to_x(PROFILE_S[1], kx) - G.time_to_x(PROFILE_S[0], kx)) / 32)) * 32
+
+
+def find_rows(prob: np.ndarray, ky: float) -> list[float]:
+    """(H, w) trace probability (the dense stack's maximum over its rows) -> the printed rows' y, canonical px."""
+    profile = gaussian_filter1d(prob.astype(np.float64).mean(1), 6.0 * ky)
+    peaks, _ = find_peaks(profile, distance=max(1, int(60 * ky)))
+    if not len(peaks):
+        return []
+    h = profile[peaks]
+    strong = np.sort(h)[::-1][:12]
+    keep = peaks[h >= ROW_HEIGHT * np.median(strong[strong >= 0.5 * strong[0]])]
+    return [float(y / ky) for y in keep]
+
+
+def match_rows(rows: list[float]) -> tuple[Layout | None, str]:
+    """Rows found -> (the layout structure they fit, why not when none)."""
+    fits = []
+    for name in STRUCTURES:
+        lay = get_layout(name)
+        if len(lay.baselines) != len(rows):
+            continue
+        err = float(np.max(np.abs(np.asarray(rows) - lay.baselines))) / lay.pitch
+        if err <= TOLERANCE:
+            fits.append((err, lay))
+    if fits:
+        return min(fits, key=lambda f: f[0])[1], ""
+    found = ", ".join(f"{y:.0f}" for y in rows) or "none"
+    return None, (f"{len(rows)} trace rows found (y = {found} px on the rectified page), not the rows of a layout "
+                  f"we read ({', '.join(STRUCTURES)}; force one with layout=NAME)")
+
+
+def _snr_db(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = x - np.median(x), y - np.median(y)
+    return float(10 * np.log10(max((x ** 2).sum(), 1e-12) / max(((x - y) ** 2).sum(), 1e-12)))
+
+
+def name_strips(rows_mv: list[np.ndarray], layout: Layout, kx: float) -> list[tuple[str | None, float]]:
+    """Per strip of ``layout`` (its leads are placeholders): (the short lead it repeats, or None; the SNR of the
+    match in dB).  ``rows_mv``: per row the mV of every page column (``pagekit.extract.read_rows``)."""
+    from pagekit.extract import slot_columns
+    out = []
+    width = len(rows_mv[0])
+    shorts = [s for s in layout.slots() if not s.rhythm]
+    for strip in (s for s in layout.slots() if s.rhythm):
+        scores = sorted(((_snr_db(rows_mv[s.row][c], rows_mv[strip.row][c]), s.lead)
+                         for s in shorts for c in [slot_columns(s, width, kx)] if c.stop - c.start > 10),
+                        reverse=True)
+        best, lead = scores[0]
+        clear = best >= STRIP_DB and best - scores[1][0] >= STRIP_MARGIN_DB
+        out.append((lead if clear else None, best))
+    return out

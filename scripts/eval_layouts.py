@@ -1,0 +1,88 @@
+"""Every layout, end to end: ../shared/eik_layouts (ECG-Image-Kit renders of eik_dev's records in 3x4, 3x4+V1,
+6x2, 6x2+II and 12x1, with exact truth) read by the pipeline, scored as that folder's README says.
+
+    python scripts/eval_layouts.py [data_dir=../shared/eik_layouts] [layout=auto] [out=runs/eik_layouts.csv]
+                                   [only=6x2,12x1] [checkpoints=[...]] [extract.<field>=...]
+
+Per image: every printed segment of its JSON (a lead printed twice is scored twice, from the same column), the
+metric's alignment per segment (best shift within 0.2 s, offset removed), ratio = signal / noise over the segments
+capped at 384; per layout 10*log10(mean ratio).  Prints per layout the dB, how many pages were read as their own
+layout, and the verdicts; writes the per-image table to ``out``.  A page not read scores as all zeros.
+Validation only: never train or tune per image on it.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data import cli  # noqa: E402
+from data.files import write_table  # noqa: E402
+from inference.pipeline import DigitizerOptions, leads_frame  # noqa: E402
+from pagekit.metric import MAX_TIME_SHIFT_S, align_signals, lead_powers, snr_ratio, to_db  # noqa: E402
+
+FS = 500
+
+
+@dataclass(kw_only=True)
+class Options(DigitizerOptions):
+    data_dir: str = "../shared/eik_layouts"
+    out: str = "runs/eik_layouts.csv"
+    only: list[str] = field(default_factory=list)     # layouts to read (default: all)
+    layout: str = "auto"
+
+
+def image_ratio(pred: pd.DataFrame | None, truth: pd.DataFrame, segments: list[dict]) -> float:
+    """One page: signal and noise summed over its printed segments (missing prediction: zeros)."""
+    sig = noise = 0.0
+    for seg in segments:
+        a, b, lead = seg["start_sample"], seg["end_sample"], seg["lead_name"]
+        t = truth[lead].to_numpy()[a:b]
+        p = np.zeros(b - a) if pred is None else np.nan_to_num(pred[lead].to_numpy()[a:b])
+        s, n = lead_powers(t, align_signals(t, p, int(MAX_TIME_SHIFT_S * FS)))
+        sig, noise = sig + s, noise + n
+    return snr_ratio(sig, noise)
+
+
+def main(argv=None) -> pd.DataFrame:
+    opts = cli.parse(Options, argv, __doc__)
+    root = Path(opts.data_dir)
+    with cli.reported():
+        index = pd.read_csv(root / "index.csv")
+    if opts.only:
+        index = index[index["layout"].isin(opts.only)]
+    dig = opts.digitizer()
+    rows = []
+    for r in tqdm(list(index.itertuples()), desc="pages", unit="page"):
+        t0 = time.perf_counter()
+        reading = dig.read(root / r.image, FS)
+        seconds = time.perf_counter() - t0
+        pred = None if reading.failure else leads_frame(reading.leads, FS, reading.layout)
+        truth = pd.read_csv(root / str(r.id) / f"{r.id}.csv")
+        segments = json.loads((root / r.image).with_suffix(".json").read_text())["leads"]
+        rows.append({"image": r.image, "layout": r.layout, "bw": r.bw,
+                     "read_as": reading.layout.name if reading.layout else "", "status": reading.status,
+                     "reason": reading.failure or "; ".join(reading.doubts()),
+                     "ratio": image_ratio(pred, truth, segments), "seconds": seconds})
+    df = pd.DataFrame(rows)
+    df["db"] = to_db(df["ratio"])
+    write_table(Path(opts.out), df, index=False)
+    print(f"{'layout':8s} {'pages':>5s} {'dB':>7s} {'read as itself':>15s}  verdicts")
+    for name, g in list(df.groupby("layout")) + [("all", df)]:
+        right = int((g["read_as"] == g["layout"]).sum())
+        print(f"{name:8s} {len(g):5d} {float(to_db(g['ratio'].mean())):7.2f} {right:9d} of {len(g):<3d}  "
+              f"{g['status'].value_counts().to_dict()}")
+    print(f"seconds per page: median {df['seconds'].median():.1f}, max {df['seconds'].max():.1f}")
+    return df
+
+
+if __name__ == "__main__":
+    main()
