@@ -13,10 +13,11 @@ Per image, named after its path below the folder given (``a/b.png`` -> ``a__b``)
 ``12x1``: data/layouts/) from its rows of trace and names each rhythm strip by the lead it repeats; a page whose
 rows fit none is ``failed`` (not read), never read as another layout; ``layout=NAME`` forces one.
 ``DIR/summary.csv``: per image the ``layout`` read, per lead the confidence (``trace_prob``: mean trace probability
-at the traced pixel; ``gap_share``: share of columns filled across a gap), the flags ``no_page`` (stage 0 found no page: the whole image
-was read) and ``lattice_fallback`` (stage 1's grid was unusable), and a verdict: ``status`` ``ok``, ``check`` (read,
-with the doubts in ``reason``: no page outline, no usable grid, a lead mostly filled across gaps) or ``failed``
-(no reading written, ``reason`` says why).
+at the traced pixel; ``gap_share``: share of columns filled across a gap), the flags ``no_page`` (stage 0 found no
+page: the whole image was read), ``lattice_fallback`` (stage 1's grid was unusable) and ``whole_image`` (the rows
+fit a layout only with the whole image as the page), and a verdict: ``status`` ``ok``, ``check`` (read, with the
+doubts in ``reason``: no page outline, no usable grid, a lead mostly filled across gaps, a strip left unnamed) or
+``failed`` (no reading written, ``reason`` says why).
 
 Checkpoints default to the shipped ``weights/`` (files, folders and ``hf://owner/repo`` ids also work, see
 pagekit/weights.py); method=classical needs none (upright clean pages only).  fs is the output rate in Hz (50 to

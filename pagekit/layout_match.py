@@ -3,8 +3,9 @@
 1. Rows: stage 2 run over a dense stack of rows (``DENSE``, every 1.54 mV down the page) lights every printed
    trace; traces sit on their baseline most of the time, so the mean probability per page row peaks at each printed
    row (``find_rows``).
-2. Layout: the rows found against each layout's rows (``match_rows``): the same number, each within a quarter pitch
-   of its template.  A page whose rows fit no layout is not read.
+2. Layout: the rows found against each layout's rows (``match_rows``): each of its rows found within a quarter
+   pitch of its place, and nothing found beside them but weak peaks (text).  A page whose rows fit no layout is not
+   read.
 3. Strips: a rhythm strip prints a lead that the rows also print, over the same seconds, so each strip is named by
    the short lead it repeats (``name_strips``): the one whose columns it matches to within the noise, by a margin
    over every other lead.  A strip that repeats no lead clearly is not named.
@@ -21,7 +22,9 @@ from data.layout import Layout, get_layout
 
 DENSE = "12x1"                      # rows every 121 px: each printed row within 61 px of a strip's centre
 PROFILE_S = (0.86, 3.46)            # seconds of the time axis read for the rows (2.6 s: 512 px, a multiple of 32)
-ROW_HEIGHT = 0.35                   # a row: a profile peak at least this share of the median of the rows' peaks
+ROW_FLOOR = 0.2                     # peaks weaker than this share of a typical row's are not looked at
+ROW_HEIGHT = 0.35                   # ... and those above this one are named when no layout fits
+EXTRA = 0.5                         # a peak no row of the layout explains must be weaker than this share of its rows'
 TOLERANCE = 0.25                    # of the layout's pitch: how far a row found may sit from its template
 STRIP_DB = 6.0                      # a strip repeats a short lead: their columns agree to this SNR at least,
 STRIP_MARGIN_DB = 3.0               # and by this much better than any other lead's
@@ -35,32 +38,48 @@ def profile_columns(kx: float) -> tuple[int, int]:
     return x0, x0 + int(round((G.time_to_x(PROFILE_S[1], kx) - G.time_to_x(PROFILE_S[0], kx)) / 32)) * 32
 
 
-def find_rows(prob: np.ndarray, ky: float) -> list[float]:
-    """(H, w) trace probability (the dense stack's maximum over its rows) -> the printed rows' y, canonical px."""
+def find_rows(prob: np.ndarray, ky: float) -> list[tuple[float, float]]:
+    """(H, w) trace probability (the dense stack's maximum over its rows) -> (y in canonical px, strength) of every
+    profile peak that may be a printed row: at least ``ROW_FLOOR`` of the typical row's (the median of the peaks
+    above half the highest).  Text lines and labels give weak peaks too; ``match_rows`` tells them apart."""
     profile = gaussian_filter1d(prob.astype(np.float64).mean(1), 6.0 * ky)
     peaks, _ = find_peaks(profile, distance=max(1, int(60 * ky)))
-    if not len(peaks):
+    if not len(peaks) or profile[peaks].max() <= 0:
         return []
     h = profile[peaks]
-    strong = np.sort(h)[::-1][:12]
-    keep = peaks[h >= ROW_HEIGHT * np.median(strong[strong >= 0.5 * strong[0]])]
-    return [float(y / ky) for y in keep]
+    typical = float(np.median(h[h >= 0.5 * h.max()]))
+    return [(float(y / ky), float(v / typical)) for y, v in zip(peaks, h) if v >= ROW_FLOOR * typical]
 
 
-def match_rows(rows: list[float]) -> tuple[Layout | None, str]:
-    """Rows found -> (the layout structure they fit, why not when none)."""
-    fits = []
-    for name in STRUCTURES:
-        lay = get_layout(name)
-        if len(lay.baselines) != len(rows):
-            continue
-        err = float(np.max(np.abs(np.asarray(rows) - lay.baselines))) / lay.pitch
-        if err <= TOLERANCE:
-            fits.append((err, lay))
+def _fit(rows: list[tuple[float, float]], layout: Layout) -> float | None:
+    """How far (in pitches, the worst row) ``rows`` sit from ``layout``'s, or None when they do not fit: each of
+    its rows needs a peak within ``TOLERANCE`` of a pitch, and every peak left over must be weak beside the rows
+    (below ``EXTRA`` of their median strength: a line of text, not a row of trace)."""
+    ys = np.array([y for y, _ in rows])
+    strength = np.array([v for _, v in rows])
+    used, errs = set(), []
+    for b in layout.baselines:
+        i = int(np.argmin(np.abs(ys - b)))
+        if abs(ys[i] - b) > TOLERANCE * layout.pitch or i in used:
+            return None
+        used.add(i)
+        errs.append(abs(ys[i] - b) / layout.pitch)
+    rest = [j for j in range(len(rows)) if j not in used]
+    if rest and strength[rest].max() >= EXTRA * np.median(strength[list(used)]):
+        return None
+    return max(errs)
+
+
+def match_rows(rows: list[tuple[float, float]]) -> tuple[Layout | None, str]:
+    """Rows found (``find_rows``) -> (the layout structure they fit, why not when none).  Several fit only when
+    one's rows are a subset of another's with the rest weak: the one with more rows wins."""
+    fits = [(-len(lay.baselines), err, lay) for lay in map(get_layout, STRUCTURES)
+            if rows and (err := _fit(rows, lay)) is not None]
     if fits:
-        return min(fits, key=lambda f: f[0])[1], ""
-    found = ", ".join(f"{y:.0f}" for y in rows) or "none"
-    return None, (f"{len(rows)} trace rows found (y = {found} px on the rectified page), not the rows of a layout "
+        return min(fits, key=lambda f: f[:2])[2], ""
+    strong = [y for y, v in rows if v >= ROW_HEIGHT]
+    found = ", ".join(f"{y:.0f}" for y in strong) or "none"
+    return None, (f"{len(strong)} trace rows found (y = {found} px on the rectified page), not the rows of a layout "
                   f"we read ({', '.join(STRUCTURES)}; force one with layout=NAME)")
 
 

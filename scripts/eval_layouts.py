@@ -3,6 +3,10 @@
 
     python scripts/eval_layouts.py [data_dir=../shared/eik_layouts] [layout=auto] [out=runs/eik_layouts.csv]
                                    [only=6x2,12x1] [checkpoints=[...]] [extract.<field>=...]
+    python scripts/eval_layouts.py data_dir=../shared/eik_dev out=runs/eik_dev_auto.csv    # the competition's page
+
+A folder without index.csv is read as eik_dev's: ``train/<id>/<id>-<type>.png`` pages of the competition's 3x4+II
+(the type stands for the layout in the table).
 
 Per image: every printed segment of its JSON (a lead printed twice is scored twice, from the same column), the
 metric's alignment per segment (best shift within 0.2 s, offset removed), ratio = signal / noise over the segments
@@ -52,11 +56,22 @@ def image_ratio(pred: pd.DataFrame | None, truth: pd.DataFrame, segments: list[d
     return snr_ratio(sig, noise)
 
 
+def read_index(root: Path) -> pd.DataFrame:
+    """image, id, layout, bw per page: eik_layouts' index.csv, or eik_dev's pages (layout 3x4+II, by type)."""
+    if (root / "index.csv").is_file():
+        return pd.read_csv(root / "index.csv")
+    pages = sorted((root / "train").glob("*/*-*.png"))
+    if not pages:
+        raise FileNotFoundError(f"{root} holds neither index.csv nor train/<id>/<id>-<type>.png pages")
+    return pd.DataFrame({"image": [str(p.relative_to(root)) for p in pages], "id": [p.parent.name for p in pages],
+                         "layout": "3x4+II", "bw": [p.stem.split("-")[1] for p in pages]})
+
+
 def main(argv=None) -> pd.DataFrame:
     opts = cli.parse(Options, argv, __doc__)
     root = Path(opts.data_dir)
     with cli.reported():
-        index = pd.read_csv(root / "index.csv")
+        index = read_index(root)
     if opts.only:
         index = index[index["layout"].isin(opts.only)]
     dig = opts.digitizer()
@@ -66,7 +81,7 @@ def main(argv=None) -> pd.DataFrame:
         reading = dig.read(root / r.image, FS)
         seconds = time.perf_counter() - t0
         pred = None if reading.failure else leads_frame(reading.leads, FS, reading.layout)
-        truth = pd.read_csv(root / str(r.id) / f"{r.id}.csv")
+        truth = pd.read_csv((root / r.image).parent / f"{r.id}.csv")
         segments = json.loads((root / r.image).with_suffix(".json").read_text())["leads"]
         rows.append({"image": r.image, "layout": r.layout, "bw": r.bw,
                      "read_as": reading.layout.name if reading.layout else "", "status": reading.status,

@@ -71,13 +71,16 @@ def test_windows_of_the_layouts_by_hand():
     assert get_layout("12x1").pitch == pytest.approx(121.43, abs=0.01)
 
 
-def _lines(baselines, k=K, width=512):
-    """A dense-stack maximum with a flat trace on every given row, and text-like specks elsewhere."""
+def _lines(baselines, k=K, width=512, text_at=None):
+    """A dense-stack maximum with a flat trace on every given row, specks elsewhere and, at ``text_at``, a line
+    lit along a quarter of its length (text)."""
     _, ky = G.scales(k)
     h = G.page_size(k)[1]
     p = np.zeros((h, width), np.float32)
     for b in baselines:
         p[int(round(b * ky)), :] = 0.9
+    if text_at is not None:
+        p[int(round(text_at * ky)), :width // 4] = 0.9
     rng = np.random.default_rng(0)
     p[rng.integers(0, h, 40), rng.integers(0, width, 40)] = 0.9         # stray pixels: no row
     return p
@@ -91,6 +94,10 @@ def test_rows_found_on_the_page_name_their_layout(layout, structure):
     assert len(rows) == get_layout(layout).n_rows
     found, why = M.match_rows(rows)
     assert found is not None and found.name == structure and why == ""
+    text = M.find_rows(_lines(get_layout(layout).baselines, text_at=1650), 0.5)        # a footer line of text
+    assert len(text) == get_layout(layout).n_rows + 1
+    found, why = M.match_rows(text)
+    assert found is not None and found.name == structure and why == ""
 
 
 def test_rows_of_no_layout_are_not_read_and_the_reason_says_what_was_found():
@@ -98,9 +105,16 @@ def test_rows_of_no_layout_are_not_read_and_the_reason_says_what_was_found():
     found, why = M.match_rows(rows)
     assert found is None and why.startswith("5 trace rows found (y = 400, 700, 1000, 1300, 1500 px")
     assert "layout=NAME" in why
-    shifted = [b + 0.3 * get_layout("6x2").pitch for b in get_layout("6x2").baselines]   # right count, off place
-    assert M.match_rows(shifted)[0] is None
+    six = get_layout("6x2")
+    assert M.match_rows([(b + 0.3 * six.pitch, 1.0) for b in six.baselines])[0] is None  # right count, off place
+    assert M.match_rows([(b, 1.0) for b in six.baselines])[0].name == "6x2"
+    assert M.match_rows([(b, 1.0) for b in six.baselines[:-1]])[0] is None              # a row missing
     assert M.match_rows([])[0] is None
+    # a 6x2+II page: the 3x4+II rows are each near one of its rows, but three strong rows are left over
+    assert M.match_rows([(b, 1.0) for b in get_layout("6x2+II").baselines])[0].name == "6x2+II"
+    assert M._fit([(b, 1.0) for b in get_layout("6x2+II").baselines], get_layout("3x4+II")) is None
+    assert M._fit([(b, 1.0) for b in get_layout("3x4+II").baselines] + [(1650, 0.3)], get_layout("3x4+II")) == 0
+    assert M.match_rows([(b, 1.0) for b in get_layout("6x2+II").baselines[1::2]] + [(1582, 1.0)])[0] is None
 
 
 @pytest.mark.parametrize("layout", ["3x4+V1", "3x4+II", "3x4+V5", "3x4+V1,II,V5", "3x4+aVF,I"])
