@@ -55,6 +55,7 @@ from tqdm import tqdm
 from data import cli
 from data import geometry as G
 from data.files import atomic_path, write_figure, write_table, write_text
+from data.layout import get_layout
 from inference.pipeline import BaseDigitizer, DigitizerOptions, full_lengths, leads_frame
 from pagekit.weights import resolve_checkpoints
 
@@ -89,6 +90,11 @@ class Options(DigitizerOptions):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}={getattr(self, key)}: must be 1 or more")
         shard_of(self.shard)
+        if self.method == "classical" and self.layout not in ("auto", G.DEFAULT_LAYOUT):
+            raise ValueError(f"method=classical reads only the competition's page ({G.DEFAULT_LAYOUT}), not "
+                             f"layout={self.layout}: use method=pipeline")
+        if self.layout != "auto":
+            get_layout(self.layout)                   # an unknown name ends here, before anything is read
 
     def record(self) -> dict:
         """The options that shaped an image's files, checkpoints by content (a file replaced in place counts).
@@ -105,9 +111,6 @@ class Options(DigitizerOptions):
 
     def make(self) -> BaseDigitizer:
         if self.method == "classical":
-            if self.layout not in ("auto", G.DEFAULT_LAYOUT):
-                raise ValueError(f"method=classical reads only the competition's page ({G.DEFAULT_LAYOUT}), "
-                                 f"not layout={self.layout}: use method=pipeline")
             from inference.classical import ClassicalDigitizer
             return ClassicalDigitizer(extract=self.extract)
         if self.method != "pipeline":

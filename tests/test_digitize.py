@@ -397,3 +397,29 @@ def test_the_options_record_names_the_models_by_content(tmp_path):
     assert Options(method="classical", extract={"min_prob": 0.9}).make().extract_cfg.min_prob == 0.9
     with pytest.raises(ValueError, match="method must be pipeline or classical, got 'magic'"):
         Options(method="magic").make()
+
+
+def test_a_page_of_no_layout_we_read_is_failed_with_its_reason_and_nothing_written(archive, tmp_path, monkeypatch):
+    from inference.classical import ClassicalDigitizer
+    from inference.pipeline import Reading
+
+    def of_no_layout(self, paths, fs, lengths):
+        return [Reading({}, None, {}, {"no_page": True}, None, failure="5 trace rows found (y = 1, 2, 3, 4, 5 px)")
+                for _ in paths]
+
+    monkeypatch.setattr(ClassicalDigitizer, "run", of_no_layout)
+    with pytest.raises(SystemExit):                                   # no image read: exit 1
+        _classical([archive / "a.png"], tmp_path / "o", "wfdb=true")
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv")
+    assert summary["status"].tolist() == ["failed"] and summary["layout"].isna().all()
+    assert summary["reason"].iloc[0] == "not read: 5 trace rows found (y = 1, 2, 3, 4, 5 px)"
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [".digitize", "summary.csv"]
+
+
+def test_the_classical_method_reads_only_the_competition_s_page(archive, tmp_path):
+    with pytest.raises(SystemExit, match="method=classical reads only the competition's page"):
+        _classical([archive / "a.png"], tmp_path / "o", "layout=6x2")
+    with pytest.raises(SystemExit, match="unknown layout '7x7': known 12x1, 3x4, 3x4\\+II"):
+        digitize([str(archive / "a.png"), f"out={tmp_path / 'o'}", "layout=7x7"])
+    summary = _classical([archive / "a.png"], tmp_path / "o", "layout=3x4+II", "plot=false")
+    assert summary["layout"].eq("3x4+II").all()
