@@ -27,7 +27,8 @@ ROW_HEIGHT = 0.35                   # ... and those above this one are named whe
 EXTRA = 0.5                         # a peak no row of the layout explains must be weaker than this share of its rows'
 TOLERANCE = 0.25                    # of the layout's pitch: how far a row found may sit from its template
 STRIP_DB = 6.0                      # a strip repeats a short lead: their columns agree to this SNR at least,
-STRIP_MARGIN_DB = 3.0               # and by this much better than any other lead's
+STRIP_MARGIN_DB = 3.0               # and by this much better than any other lead's,
+STRIP_LAG_S = 0.04                  # allowing this shift in time (a page rectified a little askew)
 # Row structures, strips named later.  A layout's position on real paper varies; these are ECG-Image-Kit's.
 STRUCTURES = ("3x4", "3x4+II", "3x4+II,II", "3x4+II,II,II", "6x2", "6x2+II", "12x1")
 
@@ -83,9 +84,14 @@ def match_rows(rows: list[tuple[float, float]]) -> tuple[Layout | None, str]:
                   f"we read ({', '.join(STRUCTURES)}; force one with layout=NAME)")
 
 
-def _snr_db(x: np.ndarray, y: np.ndarray) -> float:
-    x, y = x - np.median(x), y - np.median(y)
-    return float(10 * np.log10(max((x ** 2).sum(), 1e-12) / max(((x - y) ** 2).sum(), 1e-12)))
+def _snr_db(x: np.ndarray, y: np.ndarray, lag: int = 0) -> float:
+    """x against y shifted by up to ``lag`` columns either way (the best), each about its median, in dB."""
+    best = -np.inf
+    for d in range(-lag, lag + 1):
+        a, b = (x[d:], y[:len(y) - d]) if d >= 0 else (x[:d], y[-d:])
+        a, b = a - np.median(a), b - np.median(b)
+        best = max(best, float(10 * np.log10(max((a ** 2).sum(), 1e-12) / max(((a - b) ** 2).sum(), 1e-12))))
+    return best
 
 
 def name_strips(rows_mv: list[np.ndarray], layout: Layout, kx: float) -> list[tuple[str | None, float]]:
@@ -96,7 +102,8 @@ def name_strips(rows_mv: list[np.ndarray], layout: Layout, kx: float) -> list[tu
     width = len(rows_mv[0])
     shorts = [s for s in layout.slots() if not s.rhythm]
     for strip in (s for s in layout.slots() if s.rhythm):
-        scores = sorted(((_snr_db(rows_mv[s.row][c], rows_mv[strip.row][c]), s.lead)
+        lag = int(round(STRIP_LAG_S * G.PX_PER_S * kx))
+        scores = sorted(((_snr_db(rows_mv[s.row][c], rows_mv[strip.row][c], lag), s.lead)
                          for s in shorts for c in [slot_columns(s, width, kx)] if c.stop - c.start > 10),
                         reverse=True)
         best, lead = scores[0]

@@ -96,6 +96,7 @@ def main(argv=None) -> pd.DataFrame:
         print(f"{name:8s} {len(g):5d} {float(to_db(g['ratio'].mean())):7.2f} {right:9d} of {len(g):<3d}  "
               f"{g['status'].value_counts().to_dict()}")
     print(f"seconds per page: median {df['seconds'].median():.1f}, max {df['seconds'].max():.1f}")
+    print(dig.timing_report(len(df)))
     return df
 
 

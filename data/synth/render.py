@@ -92,25 +92,25 @@ def _polyline(img, pts, colour, width):
     cv2.polylines(img, [p], False, colour, max(1, int(round(width))), cv2.LINE_AA, _SHIFT)
 
 
-def render_page(signals: pd.DataFrame, fs: int, style: PageStyle | None = None) -> np.ndarray:
-    """The clean canonical page (BGR uint8, 1700x2200)."""
+def render_page(signals: pd.DataFrame, fs: int, style: PageStyle | None = None, layout=None) -> np.ndarray:
+    """The clean canonical page (BGR uint8, 1700x2200) in ``layout`` (default: the competition's 3x4+II)."""
     style = style or PageStyle()
+    layout = layout or G.PAGE_LAYOUT
     img = _grid(style.paper, style.major, style.minor, style.major_width).copy()
     w = style.trace_width
-    for row in range(G.N_ROWS):  # 1 mV calibration pulse before each row
-        y0, y1 = G.BASELINES[row], G.mv_to_y(1.0, row)
+    for row, y0 in enumerate(layout.baselines):  # 1 mV calibration pulse before each row
+        y1 = G.mv_to_y(1.0, row, layout=layout)
         x0, x1 = G.CAL_X
         _polyline(img, np.array([[x0 - 8, y0], [x0, y0], [x0, y1], [x1, y1], [x1, y0]]), style.trace, w)
-    for pts in G.trace_points(signals, fs).values():
+    for pts in G.trace_points(signals, fs, layout).values():
         if len(pts) > 1:
             _polyline(img, pts, style.trace, w)
     texts = []
-    for slot in G.lead_slots():
+    for slot in layout.slots():
         if slot.col > 0:  # separator tick where one lead hands over to the next
-            x = G.time_to_x(slot.t0)
-            _polyline(img, np.array([[x, G.BASELINES[slot.row] - 25], [x, G.BASELINES[slot.row] + 25]]),
-                      style.trace, w * 1.5)
-        texts.append((slot.lead, G.lead_label_centre(slot), 1.0))
+            x, b = G.time_to_x(slot.t0), layout.baselines[slot.row]
+            _polyline(img, np.array([[x, b - 25], [x, b + 25]]), style.trace, w * 1.5)
+        texts.append((slot.lead, G.lead_label_centre(slot, layout=layout), 1.0))
     texts += [(line, None, 0.8) for line in style.header]
     (_draw_dejavu if style.font == "dejavu" else _draw_hershey)(img, texts, style)
     return img
