@@ -278,12 +278,13 @@ def _work(name: str, image: str, out: str) -> list[dict]:
     return digitize_batch(_WORKER["dig"], {name: Path(image)}, Path(out), _WORKER["opts"])
 
 
-def run_all(todo: dict[str, Path], out: Path, opts: Options) -> list[dict]:
-    """Every image of ``todo``: batch_size at a time in this process, or one at a time in each of ``workers``."""
+def run_all(todo: dict[str, Path], out: Path, opts: Options, dig: BaseDigitizer | None = None) -> list[dict]:
+    """Every image of ``todo``: batch_size at a time in this process (with ``dig`` when made already), or one at a
+    time in each of ``workers``."""
     rows: list[dict] = []
     bar = tqdm(total=len(todo), desc="digitize", unit="img")
     if opts.workers <= 1 or len(todo) <= 1:
-        dig = opts.make()
+        dig = dig or opts.make()
         names = list(todo)
         for a in range(0, len(names), opts.batch_size):
             batch = {n: todo[n] for n in names[a:a + opts.batch_size]}
@@ -389,7 +390,11 @@ def main(argv=None) -> pd.DataFrame:
     for note in notes:
         print(note)
     if todo:
-        run_all(todo, out, opts)
+        with cli.reported():                  # models and options that do not go together end here, in one line
+            dig = opts.make()
+        if opts.workers > 1 and len(todo) > 1:
+            dig = None                        # each worker makes its own: this one only checked, its memory freed
+        run_all(todo, out, opts, dig)
     summary = merge_summary(out, images)
     write_table(out / "summary.csv", summary, index=False, float_format="%.4f")
     per_image = summary[summary["name"].isin(set(images))].drop_duplicates("name")
