@@ -213,7 +213,8 @@ class Digitizer(BaseDigitizer):
 
     def read_auto(self, image: np.ndarray, page: np.ndarray, flags: dict, fs: int, lengths: dict | None) -> Reading:
         """One rectified page in the layout it prints: its rows found, its strips named by the leads they repeat
-        (a strip that repeats none clearly is left out, with a doubt); not read when its rows fit no layout.
+        (a strip that repeats none clearly is left out, with a doubt, and named ``?`` in the layout's name: ``3x4+?``);
+        not read when its rows fit no layout.
         Where stages 0 and 1 put the rows where no layout prints them, the whole image taken as the page is tried
         too (stage 0 learned its pages from 3x4+II ones and misplaces some of other layouts), flagged
         ``whole_image``."""
@@ -234,9 +235,8 @@ class Digitizer(BaseDigitizer):
             keep += [len(structure.rows) + i for i, (lead, _) in enumerate(named) if lead]
             notes = [f"rhythm strip {i + 1} repeats no lead of the rows clearly (best match {db:.1f} dB): not "
                      f"written" for i, (lead, db) in enumerate(named) if lead is None]
-            base = structure.name.partition("+")[0]
-            layout = Layout(f"{base}+{','.join(strips)}" if strips else base, structure.rows, tuple(strips),
-                            tuple(structure.baselines[r] for r in keep))
+            name = f"{structure.name.partition('+')[0]}+{','.join(lead or '?' for lead, _ in named)}"
+            layout = Layout(name, structure.rows, tuple(strips), tuple(structure.baselines[r] for r in keep))
         rows = ([rows_mv[r] for r in keep], [p_rows[r] for r in keep])
         leads, confidence = self.extract(probs[keep], fs, lengths, layout, rows)
         return Reading(leads, page, confidence, flags, layout, notes=notes)

@@ -7,8 +7,10 @@
    pitch of its place, and nothing found beside them but weak peaks (text).  A page whose rows fit no layout is not
    read.
 3. Strips: a rhythm strip prints a lead that the rows also print, over the same seconds, so each strip is named by
-   the short lead it repeats (``name_strips``): the one whose columns it matches to within the noise, by a margin
-   over every other lead.  A strip that repeats no lead clearly is not named.
+   the lead it repeats (``name_strips``): the one whose columns it matches to within the noise, by a margin over
+   every other lead, over every window where the rows say what that lead is (its own slot; a limb lead also where
+   two others of its column give it by Einthoven and Goldberger).  A strip that repeats no lead clearly is not
+   named.
 Hand-written: a few lines of peak finding and matching over numbers no library models.
 """
 from __future__ import annotations
@@ -19,6 +21,8 @@ from scipy.signal import find_peaks
 
 from data import geometry as G
 from data.layout import Layout, get_layout
+from pagekit import limb_leads
+from pagekit.extract import slot_columns
 
 DENSE = "12x1"                      # rows every 121 px: each printed row within 61 px of a strip's centre
 PROFILE_S = (0.86, 3.46)            # seconds of the time axis read for the rows (2.6 s: 512 px, a multiple of 32)
@@ -84,29 +88,64 @@ def match_rows(rows: list[tuple[float, float]]) -> tuple[Layout | None, str]:
                   f"we read ({', '.join(STRUCTURES)}; force one with layout=NAME)")
 
 
-def _snr_db(x: np.ndarray, y: np.ndarray, lag: int = 0) -> float:
-    """x against y shifted by up to ``lag`` columns either way (the best), each about its median, in dB."""
-    best = -np.inf
+def _powers(x: np.ndarray, y: np.ndarray, lag: int = 0) -> tuple[float, float]:
+    """(signal, noise) of y read as x, at the shift within ``lag`` columns that gives the least noise, each about its
+    median."""
+    best = (0.0, np.inf)
     for d in range(-lag, lag + 1):
         a, b = (x[d:], y[:len(y) - d]) if d >= 0 else (x[:d], y[-d:])
         a, b = a - np.median(a), b - np.median(b)
-        best = max(best, float(10 * np.log10(max((a ** 2).sum(), 1e-12) / max(((a - b) ** 2).sum(), 1e-12))))
+        sig, noise = float((a ** 2).sum()), float(((a - b) ** 2).sum())
+        if noise / max(sig, 1e-12) < best[1] / max(best[0], 1e-12):
+            best = (sig, noise)
     return best
 
 
-def name_strips(rows_mv: list[np.ndarray], layout: Layout, kx: float) -> list[tuple[str | None, float]]:
-    """Per strip of ``layout`` (its leads are placeholders): (the short lead it repeats, or None; the SNR of the
-    match in dB).  ``rows_mv``: per row the mV of every page column (``pagekit.extract.read_rows``)."""
-    from pagekit.extract import slot_columns
-    out = []
+def _references(rows_mv: list[np.ndarray], layout: Layout, kx: float) -> dict[str, list[tuple[slice, np.ndarray]]]:
+    """lead -> [(page columns, what the rows say the lead is there)]: each short slot's own read, and where a column
+    of the rows prints two or more limb leads over the same seconds, every other limb lead as Einthoven and
+    Goldberger give it from them (II and aVF look alike; the leads around them tell them apart)."""
     width = len(rows_mv[0])
-    shorts = [s for s in layout.slots() if not s.rhythm]
+    refs: dict[str, list] = {}
+    by_col: dict[int, dict[str, np.ndarray]] = {}
+    for s in layout.slots():
+        c = slot_columns(s, width, kx)
+        if s.rhythm or c.stop - c.start <= 10:
+            continue
+        refs.setdefault(s.lead, []).append((c, rows_mv[s.row][c]))
+        if s.lead in limb_leads.LIMB:
+            by_col.setdefault(s.col, {})[s.lead] = (c, rows_mv[s.row][c])
+    for reads in by_col.values():
+        if len(reads) < 2 or len({(c.start, c.stop) for c, _ in reads.values()}) != 1:
+            continue
+        c = next(iter(reads.values()))[0]
+        for lead, v in limb_leads.predict_limb({n: v for n, (_, v) in reads.items()}).items():
+            if lead not in reads:
+                refs.setdefault(lead, []).append((c, v))
+    return refs
+
+
+def name_strips(rows_mv: list[np.ndarray], layout: Layout, kx: float) -> list[tuple[str | None, float]]:
+    """Per strip of ``layout`` (its leads are placeholders): (the lead it repeats, or None; the SNR of the match in
+    dB).  ``rows_mv``: per row the mV of every page column (``pagekit.extract.read_rows``).  Each lead's match is
+    taken over every window where the rows say what it is (``_references``)."""
+    lag = int(round(STRIP_LAG_S * G.PX_PER_S * kx))
+    refs = _references(rows_mv, layout, kx)
+    out = []
     for strip in (s for s in layout.slots() if s.rhythm):
-        lag = int(round(STRIP_LAG_S * G.PX_PER_S * kx))
-        scores = sorted(((_snr_db(rows_mv[s.row][c], rows_mv[strip.row][c], lag), s.lead)
-                         for s in shorts for c in [slot_columns(s, width, kx)] if c.stop - c.start > 10),
+        scores = sorted(((_match_db(rows_mv[strip.row], windows, lag), lead) for lead, windows in refs.items()),
                         reverse=True)
         best, lead = scores[0]
         clear = best >= STRIP_DB and best - scores[1][0] >= STRIP_MARGIN_DB
         out.append((lead if clear else None, best))
     return out
+
+
+def _match_db(strip: np.ndarray, windows: list[tuple[slice, np.ndarray]], lag: int) -> float:
+    """The strip against a lead's references over all their windows: signal over noise summed, in dB (each window
+    at its best shift within ``lag`` columns, each about its median)."""
+    sig = noise = 0.0
+    for c, ref in windows:
+        s, n = _powers(ref, strip[c], lag)
+        sig, noise = sig + s, noise + n
+    return float(10 * np.log10(max(sig, 1e-12) / max(noise, 1e-12)))

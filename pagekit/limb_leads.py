@@ -20,9 +20,19 @@ from scipy.ndimage import uniform_filter1d
 
 from data import geometry as G
 
-# Each read as (coefficient of I, coefficient of II).
-WINDOW0 = {"I": (1.0, 0.0), "III": (-1.0, 1.0), "II": (0.0, 1.0), "II_short": (0.0, 1.0)}
-WINDOW1 = {"aVR": (-0.5, -0.5), "aVL": (1.0, -0.5), "aVF": (-0.5, 1.0), "II": (0.0, 1.0)}
+# Each limb lead as (coefficient of I, coefficient of II), and the reads of each window in those terms.
+LIMB = {"I": (1.0, 0.0), "II": (0.0, 1.0), "III": (-1.0, 1.0), "aVR": (-0.5, -0.5), "aVL": (1.0, -0.5),
+        "aVF": (-0.5, 1.0)}
+WINDOW0 = {"I": LIMB["I"], "III": LIMB["III"], "II": LIMB["II"], "II_short": LIMB["II"]}
+WINDOW1 = {"aVR": LIMB["aVR"], "aVL": LIMB["aVL"], "aVF": LIMB["aVF"], "II": LIMB["II"]}
+
+
+def predict_limb(reads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Two or more limb leads read over the same samples -> all six, by the least-squares fit of I and II."""
+    names = list(reads)
+    design = np.array([LIMB[n] for n in names])
+    x = np.stack([reads[n] for n in names], 1) @ np.linalg.pinv(design).T           # (T, 2): I and II
+    return {lead: x @ np.asarray(c) for lead, c in LIMB.items()}
 SMOOTH_S = 0.04
 
 

@@ -11,18 +11,26 @@ from data import geometry as G
 from data.layout import get_layout
 from inference.pipeline import full_lengths, leads_frame
 from pagekit import layout_match as M
-from pagekit.extract import ExtractConfig, extract_leads, read_rows
+from pagekit.extract import ExtractConfig, extract_leads, read_rows, slot_columns
+from pagekit.limb_leads import LIMB
 from pagekit.metric import align_signals, lead_powers
 
 FS, K = 500, (1.0, 0.5)
 LAYOUTS = ["3x4+II", "3x4", "3x4+V1", "6x2", "6x2+II", "12x1", "3x4+V1,II,V5"]
 
 
-def _signal(lead: str):
-    i = G.LEADS.index(lead)
+def _wave(i: int):
     f = np.array([1.1, 4.7, 13.0]) * (1 + 0.05 * i)
     a = np.array([0.4, 0.25, 0.15])
     return lambda t: (a[:, None] * np.sin(2 * np.pi * f[:, None] * np.asarray(t)[None] + 0.7 * i)).sum(0)
+
+
+def _signal(lead: str):
+    """A test ECG per lead (mV as a function of time); the limb leads obey Einthoven and Goldberger."""
+    if lead in LIMB:
+        (a, b), one, two = LIMB[lead], _wave(0), _wave(1)
+        return lambda t: a * one(t) + b * two(t)
+    return _wave(G.LEADS.index(lead))
 
 
 def _probs(layout, k=K, sigma=1.0):
@@ -248,3 +256,17 @@ def test_the_shipped_models_read_a_rendered_page_in_its_own_layout(layout, tmp_p
         own = _lead_db(full[lead].to_numpy()[a:b], frame[lead].to_numpy()[a:b])
         other = max(_lead_db(full[o].to_numpy()[a:b], frame[lead].to_numpy()[a:b]) for o in G.LEADS if o != lead)
         assert own > 8 and own > other + 1, (lead, own, other)      # neighbouring chest leads look alike
+
+
+def test_a_limb_strip_is_told_from_the_lead_it_resembles_by_the_leads_around_it():
+    """II and aVF often look alike, and a short II read badly could let a II strip pass for aVF: the limb leads of
+    the other column (aVR, aVL, aVF give II by Goldberger) tell them apart."""
+    structure = get_layout("3x4+II")
+    rows_mv, _ = read_rows(_probs("3x4+II"), K, ExtractConfig(), structure)
+    short_ii = next(s for s in structure.slots() if s.lead == "II" and not s.rhythm)
+    c = slot_columns(short_ii, len(rows_mv[0]), K[0])
+    rows_mv[short_ii.row][c] = rows_mv[short_ii.row][c][::-1]               # the short II misread
+    refs = M._references(rows_mv, structure, K[0])
+    assert len(refs["II"]) == 2 and len(refs["aVF"]) == 2 and len(refs["V1"]) == 1
+    named = M.name_strips(rows_mv, structure, K[0])
+    assert named[0][0] in ("II", None)                                       # never another lead's name
