@@ -3,7 +3,8 @@ photos and exports, no signals), its per-page status against the by-eye verdicts
 
     python scripts/eval_real_pages.py [data_dir=../shared/real_pages] [out=runs/real_pages] [verdict=verdict_2026_12]
 
-Prints status x verdict counts and the pages a wrong reading passed as ``ok`` (the number that must be 0).  The
+Prints status x verdict counts, the pages a wrong reading passed as ``ok`` or wrote at all (``check``: both numbers
+must be 0), and the layout read beside the annotated one for every page read.  The
 verdicts judge the digitizer of their date: after a change that moves the readings, judge the new pictures in
 ``out`` again by the folder's rules before trusting the table.
 """
@@ -40,6 +41,14 @@ def main(argv=None) -> pd.DataFrame:
     print(pd.crosstab(table[opts.verdict], table["status"], margins=True).to_string())
     passed = table[table[opts.verdict].isin(BAD) & (table["status"] == "ok")]
     print(f"wrong readings passed as ok: {len(passed)}" + (f" ({', '.join(passed['image'])})" if len(passed) else ""))
+    written = table[table[opts.verdict].isin(BAD) & (table["status"] != "failed")]
+    print(f"wrong readings written at all (ok or check): {len(written)}"
+          + (f" ({', '.join(written['image'])})" if len(written) else ""))
+    read = summary.drop_duplicates("name").set_index("name")["layout"]
+    table["layout_read"] = table["image"].map(read)
+    shown = table[table["status"] != "failed"][["image", "layout", "layout_read", opts.verdict, "status"]]
+    print("pages read, their annotated layout and the layout read (judge their pictures again by eye):")
+    print(shown.to_string(index=False))
     return table
 
 
