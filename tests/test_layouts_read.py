@@ -15,7 +15,7 @@ from pagekit.extract import ExtractConfig, extract_leads, read_rows, slot_column
 from pagekit.limb_leads import LIMB
 from pagekit.metric import align_signals, lead_powers
 
-FS, K = 500, (1.0, 0.5)
+FS, K = 500, (0.5, 0.25)
 LAYOUTS = ["3x4+II", "3x4", "3x4+V1", "6x2", "6x2+II", "12x1", "3x4+V1,II,V5"]
 
 
@@ -100,18 +100,18 @@ def _lines(baselines, k=K, width=512, text_at=None):
                                                ("6x2", "6x2"), ("6x2+II", "6x2+II"), ("12x1", "12x1"),
                                                ("3x4+V1,II,V5", "3x4+II,II,II")])
 def test_rows_found_on_the_page_name_their_layout(layout, structure):
-    rows = M.find_rows(_lines(get_layout(layout).baselines), 0.5)
+    rows = M.find_rows(_lines(get_layout(layout).baselines), K[1])
     assert len(rows) == get_layout(layout).n_rows
     found, why = M.match_rows(rows)
     assert found is not None and found.name == structure and why == ""
-    text = M.find_rows(_lines(get_layout(layout).baselines, text_at=1650), 0.5)        # a footer line of text
+    text = M.find_rows(_lines(get_layout(layout).baselines, text_at=1650), K[1])        # a footer line of text
     assert len(text) == get_layout(layout).n_rows + 1
     found, why = M.match_rows(text)
     assert found is not None and found.name == structure and why == ""
 
 
 def test_rows_of_no_layout_are_not_read_and_the_reason_says_what_was_found():
-    rows = M.find_rows(_lines([400, 700, 1000, 1300, 1500]), 0.5)       # five evenly spaced rows: no layout of ours
+    rows = M.find_rows(_lines([400, 700, 1000, 1300, 1500]), K[1])       # five evenly spaced rows: no layout of ours
     found, why = M.match_rows(rows)
     assert found is None and why.startswith("5 trace rows found (y = 400, 700, 1000, 1300, 1500 px")
     assert "layout=NAME" in why
@@ -209,7 +209,7 @@ def test_auto_reads_the_layout_the_page_prints_and_names_its_strips(layout, monk
     reading = dig.read_auto(page, page, {"no_page": False}, FS, None)
     assert reading.status == "ok" and reading.layout.name == layout and reading.failure == ""
     assert reading.layout.rows == get_layout(layout).rows and reading.layout.strips == get_layout(layout).strips
-    assert fake.calls[0] == ("12x1", M.profile_columns(1.0)) and len(fake.calls) == 2
+    assert fake.calls[0] == ("12x1", M.profile_columns(K[0])) and len(fake.calls) == 2
     n = G.sig_len(FS)
     frame = leads_frame(reading.leads, FS, reading.layout)
     for lead in G.LEADS:
