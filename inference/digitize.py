@@ -78,8 +78,9 @@ class Options(DigitizerOptions):
     layout: str = "auto"              # auto: read from each page; a name (data/layouts/, 3x4+<leads>) forces one
 
     FS_RANGE = (50, 10000)
+    # what a rerun must match to skip an image
     SHAPES_OUTPUT = ("fs", "wfdb", "plot", "method", "weights", "rectify", "tta_flip", "stage0_tta", "extract",
-                     "stage0", "stage1", "stage2", "precision", "layout")      # what a rerun must match to skip an image
+                     "stage0", "stage1", "stage2", "precision", "layout")
 
     def check(self) -> None:
         lo, hi = self.FS_RANGE

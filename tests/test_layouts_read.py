@@ -249,7 +249,7 @@ def test_the_shipped_models_read_a_rendered_page_in_its_own_layout(tmp_path):
     # waves across rows are a known limit on tight layouts (docs/layouts.md), not what this test is about
     page = render_page(full, FS, PageStyle(), layout=get_layout(layout))
     cv2.imwrite(str(tmp_path / "p.png"), page)
-    reading = Digitizer([], device="cpu", layout="auto").read(tmp_path / "p.png", FS)
+    reading = Digitizer([], device="cpu", layout="auto", stage0_tta=False).read(tmp_path / "p.png", FS)
     assert reading.failure == "" and reading.layout.name == layout
     frame = leads_frame(reading.leads, FS, reading.layout)
     for lead in G.LEADS:
@@ -271,3 +271,12 @@ def test_a_limb_strip_is_told_from_the_lead_it_resembles_by_the_leads_around_it(
     assert len(refs["II"]) == 2 and len(refs["aVF"]) == 2 and len(refs["V1"]) == 1
     named = M.name_strips(rows_mv, structure, K[0])
     assert named[0][0] in ("II", None)                                       # never another lead's name
+
+
+def test_digitize_says_why_a_page_was_not_read(monkeypatch):
+    from inference.pipeline import Reading
+
+    dig, _ = _auto_digitizer("6x2", monkeypatch)
+    monkeypatch.setattr(dig, "read", lambda path, fs=500: Reading({}, None, {}, {}, None, failure="5 trace rows"))
+    with pytest.raises(ValueError, match="p.png: 5 trace rows"):
+        dig.digitize("p.png")
