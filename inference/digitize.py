@@ -25,9 +25,9 @@ pagekit/weights.py); method=classical needs none (upright clean pages only).  fs
 stageN.model.<key>=..., device=cpu, precision=fp32).
 
 Resuming: each image's summary rows and the options that shaped its files (fs, wfdb, plot, method, the checkpoints'
-contents, extraction and TTA settings) are kept in ``DIR/.digitize/<name>.json``.  A rerun skips an image whose CSV
-was made with the same options, redoes one made with others (and says which), and retries failed ones; summary.csv
-always covers every image of the PATHs, however many runs it took.
+contents, extraction and TTA settings, layout) are kept in ``DIR/.digitize/<name>.json``.  A rerun skips an image
+whose CSV was made with the same options, redoes one made with others (and says which), and retries failed ones;
+summary.csv always covers every image of the PATHs, however many runs it took.
 workers=N digitizes N images at once in separate processes; shard=i/n (0 <= i < n) takes the i-th of n disjoint
 parts of the images (by a hash of each name, so the parts do not depend on what else is in the folder): n jobs of
 a cluster array, each with its own i, cover the folder once (see scripts/digitize_array.py).
