@@ -58,13 +58,22 @@ def digitize_all(dig, table: pd.DataFrame, paths: dict, batch_size: int) -> tupl
             for i, g in table.assign(id=table["id"].astype(str)).groupby("id", sort=False)}
     ids, preds, failed = list(meta), {}, []
 
+    def zeros(i, why: str):
+        failed.append(f"{i} ({paths.get(i)}): {why}")
+        preds[i] = {lead: np.zeros(n) for lead, n in meta[i][1].items()}
+
+    def take(i, reading):                                 # a page looked at and not read counts as failed
+        if reading.failure:
+            zeros(i, f"not read: {reading.failure}")
+        else:
+            preds[i] = reading.leads
+
     def one_by_one(chunk):
         for i in chunk:
             try:
-                preds[i] = dig.run([paths[i]], [meta[i][0]], [meta[i][1]])[0].leads
+                take(i, dig.run([paths[i]], [meta[i][0]], [meta[i][1]])[0])
             except Exception as e:                        # noqa: BLE001 - any failure: report, 0 mV, go on
-                failed.append(f"{i} ({paths.get(i)}): {type(e).__name__}: {e}")
-                preds[i] = {lead: np.zeros(n) for lead, n in meta[i][1].items()}
+                zeros(i, f"{type(e).__name__}: {e}")
 
     with tqdm(total=len(ids), desc="digitize", unit="img") as bar:
         for a in range(0, len(ids), batch_size):
@@ -72,9 +81,11 @@ def digitize_all(dig, table: pd.DataFrame, paths: dict, batch_size: int) -> tupl
             try:
                 readings = dig.run([paths[i] for i in chunk], [meta[i][0] for i in chunk],
                                    [meta[i][1] for i in chunk])
-                preds.update((i, r.leads) for i, r in zip(chunk, readings))
             except Exception:                             # noqa: BLE001 - find the bad image, keep the rest
                 one_by_one(chunk)
+            else:
+                for i, r in zip(chunk, readings):
+                    take(i, r)
             bar.update(len(chunk))
     return preds, failed
 

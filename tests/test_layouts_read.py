@@ -280,3 +280,19 @@ def test_digitize_says_why_a_page_was_not_read(monkeypatch):
     monkeypatch.setattr(dig, "read", lambda path, fs=500: Reading({}, None, {}, {}, None, failure="5 trace rows"))
     with pytest.raises(ValueError, match="p.png: 5 trace rows"):
         dig.digitize("p.png")
+
+
+def test_a_submission_gives_a_page_not_read_0_mv_and_names_it():
+    from inference.jobs import digitize_all
+    from inference.pipeline import Reading
+
+    class Dig:
+        def run(self, paths, fs, lengths):
+            return [Reading({}, failure="3 trace rows found") if str(p) == "b.png" else
+                    Reading({lead: np.ones(n) for lead, n in ln.items()}) for p, ln in zip(paths, lengths)]
+
+    table = pd.DataFrame({"id": ["a", "a", "b", "b"], "fs": 250, "lead": ["I", "II", "I", "II"],
+                          "number_of_rows": [625, 2500, 625, 2500]})
+    preds, failed = digitize_all(Dig(), table, {"a": "a.png", "b": "b.png"}, batch_size=2)
+    assert failed == ["b (b.png): not read: 3 trace rows found"]
+    assert (preds["b"]["II"] == 0).all() and len(preds["b"]["II"]) == 2500 and (preds["a"]["I"] == 1).all()
