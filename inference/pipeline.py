@@ -211,26 +211,40 @@ class Digitizer(BaseDigitizer):
             return extract_with_confidence(probs, lengths or full_lengths(fs, layout), fs, self.k,
                                            self.extract_cfg, layout, rows)
 
+    def _rows_read(self, page: np.ndarray):
+        """(structure or None, why not, probabilities, read_rows' rows, the strips named) of one page."""
+        structure, why = self.detect(page)
+        if structure is None:
+            return None, why, None, (None, None), []
+        probs = self.probabilities([page], structure)[0]
+        with self.timer("extract"):
+            rows = read_rows(probs, self.k, self.extract_cfg, structure)
+        named = layout_match.name_strips(rows[0], structure, self.k[0]) if structure.strips else []
+        return structure, why, probs, rows, named
+
     def read_auto(self, image: np.ndarray, page: np.ndarray, flags: dict, fs: int, lengths: dict | None) -> Reading:
         """One rectified page in the layout it prints: its rows found, its strips named by the leads they repeat
         (a strip that repeats none clearly is left out, with a doubt, and named ``?`` in the layout's name: ``3x4+?``);
         not read when its rows fit no layout.
-        Where stages 0 and 1 put the rows where no layout prints them, the whole image taken as the page is tried
-        too (stage 0 learned its pages from 3x4+II ones and misplaces some of other layouts), flagged
-        ``whole_image``."""
-        structure, why = self.detect(page)
-        if structure is None:
+        Where stages 0 and 1 put the rows where no layout prints them, or a strip repeats no lead, the whole image
+        taken as the page is tried too (stage 0 learned its pages from 3x4+II ones and misplaces some of other
+        layouts), flagged ``whole_image``.  Two or more strips that all repeat no lead reject the layout: such
+        rows are not where it puts them."""
+        found = self._rows_read(page)
+        if found[0] is None or not all(lead for lead, _ in found[4]):
             whole = cv2.resize(image, G.page_size(self.k), interpolation=cv2.INTER_AREA)
-            structure, _ = self.detect(whole)
-            if structure is None:
-                return Reading({}, page, {}, flags, None, failure=why)
-            page, flags = whole, {**flags, "whole_image": True}
-        probs = self.probabilities([page], structure)[0]
-        with self.timer("extract"):
-            rows_mv, p_rows = read_rows(probs, self.k, self.extract_cfg, structure)
+            retry = self._rows_read(whole)
+            if retry[0] is not None and (found[0] is None or all(lead for lead, _ in retry[4])):
+                found, page, flags = retry, whole, {**flags, "whole_image": True}
+        structure, why, probs, (rows_mv, p_rows), named = found
+        if structure is None:
+            return Reading({}, page, {}, flags, None, failure=why)
+        if len(named) > 1 and not any(lead for lead, _ in named):
+            return Reading({}, page, {}, flags, None, failure=(
+                f"none of the {len(named)} rhythm strips of {structure.name.partition('+')[0]}+{len(named)} repeats "
+                f"a lead of the rows: the rows are not where that layout puts them"))
         layout, notes, keep = structure, [], list(range(len(structure.rows)))
         if structure.strips:
-            named = layout_match.name_strips(rows_mv, structure, self.k[0])
             strips = [lead for lead, _ in named if lead]
             keep += [len(structure.rows) + i for i, (lead, _) in enumerate(named) if lead]
             notes = [f"rhythm strip {i + 1} repeats no lead of the rows clearly (best match {db:.1f} dB): not "

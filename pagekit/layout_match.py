@@ -4,8 +4,8 @@
    trace; traces sit on their baseline most of the time, so the mean probability per page row peaks at each printed
    row (``find_rows``).
 2. Layout: the rows found against each layout's rows (``match_rows``): each of its rows found within a quarter
-   pitch of its place, and nothing found beside them but weak peaks (text).  A page whose rows fit no layout is not
-   read.
+   pitch of its place, and nothing else found that looks like a row of trace (strong, and lit across the columns,
+   where text is lit in patches).  A page whose rows fit no layout is not read.
 3. Strips: a rhythm strip prints a lead that the rows also print, over the same seconds, so each strip is named by
    the lead it repeats (``name_strips``): the one whose columns it matches to within the noise, by a margin over
    every other lead, over every window where the rows say what that lead is (its own slot; a limb lead also where
@@ -14,6 +14,8 @@
 Hand-written: a few lines of peak finding and matching over numbers no library models.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -29,6 +31,7 @@ PROFILE_S = (0.86, 3.46)            # seconds of the time axis read for the rows
 ROW_FLOOR = 0.2                     # peaks weaker than this share of a typical row's are not looked at
 ROW_HEIGHT = 0.35                   # ... and those above this one are named when no layout fits
 EXTRA = 0.5                         # a peak no row of the layout explains must be weaker than this share of its rows'
+COVER = 0.5                         # ... or lit across less than this share of the columns (text, not a trace)
 TOLERANCE = 0.25                    # of the layout's pitch: how far a row found may sit from its template
 STRIP_DB = 6.0                      # a strip repeats a short lead: their columns agree to this SNR at least,
 STRIP_MARGIN_DB = 3.0               # and by this much better than any other lead's,
@@ -43,25 +46,36 @@ def profile_columns(kx: float) -> tuple[int, int]:
     return x0, x0 + int(round((G.time_to_x(PROFILE_S[1], kx) - G.time_to_x(PROFILE_S[0], kx)) / 32)) * 32
 
 
-def find_rows(prob: np.ndarray, ky: float) -> list[tuple[float, float]]:
-    """(H, w) trace probability (the dense stack's maximum over its rows) -> (y in canonical px, strength) of every
-    profile peak that may be a printed row: at least ``ROW_FLOOR`` of the typical row's (the median of the peaks
-    above half the highest).  Text lines and labels give weak peaks too; ``match_rows`` tells them apart."""
+class Row(NamedTuple):
+    """A profile peak: y in canonical px, strength against a typical row's, and the share of the profile's columns
+    where it is lit (a trace runs across them all; text, a header or a footer, leaves gaps)."""
+    y: float
+    strength: float
+    cover: float = 1.0
+
+
+def find_rows(prob: np.ndarray, ky: float) -> list[Row]:
+    """(H, w) trace probability (the dense stack's maximum over its rows) -> every profile peak that may be a
+    printed row: at least ``ROW_FLOOR`` of the typical row's strength (the median of the peaks above half the
+    highest).  Text lines and labels give peaks too; ``match_rows`` tells them apart."""
     profile = gaussian_filter1d(prob.astype(np.float64).mean(1), 6.0 * ky)
     peaks, _ = find_peaks(profile, distance=max(1, int(60 * ky)))
     if not len(peaks) or profile[peaks].max() <= 0:
         return []
     h = profile[peaks]
     typical = float(np.median(h[h >= 0.5 * h.max()]))
-    return [(float(y / ky), float(v / typical)) for y, v in zip(peaks, h) if v >= ROW_FLOOR * typical]
+    half = max(1, int(round(8 * ky)))
+    return [Row(float(y / ky), float(v / typical), float((prob[max(0, y - half):y + half + 1].max(0) > 0.5).mean()))
+            for y, v in zip(peaks, h) if v >= ROW_FLOOR * typical]
 
 
-def _fit(rows: list[tuple[float, float]], layout: Layout) -> float | None:
+def _fit(rows: list[Row], layout: Layout) -> float | None:
     """How far (in pitches, the worst row) ``rows`` sit from ``layout``'s, or None when they do not fit: each of
-    its rows needs a peak within ``TOLERANCE`` of a pitch, and every peak left over must be weak beside the rows
-    (below ``EXTRA`` of their median strength: a line of text, not a row of trace)."""
-    ys = np.array([y for y, _ in rows])
-    strength = np.array([v for _, v in rows])
+    its rows needs a peak within ``TOLERANCE`` of a pitch, and no peak left over may be another row of trace: as
+    strong as ``EXTRA`` of the rows' median strength and lit across ``COVER`` of the columns or more (a line of
+    text above, among or below the rows, a header or a footer, is lit in patches)."""
+    rows = [Row(*r) for r in rows]
+    ys = np.array([r.y for r in rows])
     used, errs = set(), []
     for b in layout.baselines:
         i = int(np.argmin(np.abs(ys - b)))
@@ -69,20 +83,20 @@ def _fit(rows: list[tuple[float, float]], layout: Layout) -> float | None:
             return None
         used.add(i)
         errs.append(abs(ys[i] - b) / layout.pitch)
-    rest = [j for j in range(len(rows)) if j not in used]
-    if rest and strength[rest].max() >= EXTRA * np.median(strength[list(used)]):
+    typical = np.median([rows[i].strength for i in used])
+    if any(r.strength >= EXTRA * typical and r.cover >= COVER for j, r in enumerate(rows) if j not in used):
         return None
     return max(errs)
 
 
-def match_rows(rows: list[tuple[float, float]]) -> tuple[Layout | None, str]:
+def match_rows(rows: list[Row]) -> tuple[Layout | None, str]:
     """Rows found (``find_rows``) -> (the layout structure they fit, why not when none).  Several fit only when
     one's rows are a subset of another's with the rest weak: the one with more rows wins."""
     fits = [(-len(lay.baselines), err, lay) for lay in map(get_layout, STRUCTURES)
             if rows and (err := _fit(rows, lay)) is not None]
     if fits:
         return min(fits, key=lambda f: f[:2])[2], ""
-    strong = [y for y, v in rows if v >= ROW_HEIGHT]
+    strong = [r[0] for r in rows if r[1] >= ROW_HEIGHT]
     found = ", ".join(f"{y:.0f}" for y in strong) or "none"
     return None, (f"{len(strong)} trace rows found (y = {found} px on the rectified page), not the rows of a layout "
                   f"we read ({', '.join(STRUCTURES)}; force one with layout=NAME)")

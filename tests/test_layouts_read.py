@@ -124,6 +124,9 @@ def test_rows_of_no_layout_are_not_read_and_the_reason_says_what_was_found():
     assert M.match_rows([(b, 1.0) for b in get_layout("6x2+II").baselines])[0].name == "6x2+II"
     assert M._fit([(b, 1.0) for b in get_layout("6x2+II").baselines], get_layout("3x4+II")) is None
     assert M._fit([(b, 1.0) for b in get_layout("3x4+II").baselines] + [(1650, 0.3)], get_layout("3x4+II")) == 0
+    header = [(80, 1.2, 0.3), (130, 0.9, 0.35)]                        # patient data above the rows, lit in patches
+    assert M.match_rows(header + [(b, 1.0) for b in get_layout("3x4+II").baselines])[0].name == "3x4+II"
+    assert M.match_rows([(80, 1.0, 0.9)] + [(b, 1.0) for b in get_layout("3x4+II").baselines])[0] is None  # a trace
     assert M.match_rows([(b, 1.0) for b in get_layout("6x2+II").baselines[1::2]] + [(1582, 1.0)])[0] is None
 
 
