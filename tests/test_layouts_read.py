@@ -299,3 +299,19 @@ def test_a_submission_gives_a_page_not_read_0_mv_and_names_it():
     preds, failed = digitize_all(Dig(), table, {"a": "a.png", "b": "b.png"}, batch_size=2)
     assert failed == ["b (b.png): not read: 3 trace rows found"]
     assert (preds["b"]["II"] == 0).all() and len(preds["b"]["II"]) == 2500 and (preds["a"]["I"] == 1).all()
+
+
+@pytest.mark.parametrize("layout, status", [("3x4+V1,II,V5", "failed"), ("3x4+V1", "check")])
+def test_strips_that_repeat_no_lead_drop_the_strip_or_with_two_or_more_reject_the_layout(layout, status,
+                                                                                           monkeypatch):
+    dig, fake = _auto_digitizer(layout, monkeypatch)
+    monkeypatch.setattr(M, "name_strips", lambda rows, structure, kx: [(None, 1.0)] * len(structure.strips))
+    page = np.full((425, 1100, 3), 255, np.uint8)
+    reading = dig.read_auto(page, page, {}, FS, None)
+    assert reading.status == status and not reading.flags.get("whole_image")   # tried, and no better
+    assert len([c for c in fake.calls if c[1] is not None]) == 2                # rows found twice: page, image
+    if status == "failed":
+        assert reading.leads == {} and reading.failure.startswith("none of the 3 rhythm strips of 3x4+3 repeats")
+    else:
+        assert reading.layout.name == "3x4+?" and reading.layout.strips == () and "V1" in reading.leads
+        assert len(reading.leads["V1"]) == G.sig_len(FS) // 4                  # the short V1 only, not the strip
