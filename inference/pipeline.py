@@ -226,15 +226,16 @@ class Digitizer(BaseDigitizer):
         """One rectified page in the layout it prints: its rows found, its strips named by the leads they repeat
         (a strip that repeats none clearly is left out, with a doubt, and named ``?`` in the layout's name: ``3x4+?``);
         not read when its rows fit no layout.
-        Where stages 0 and 1 put the rows where no layout prints them, or a strip repeats no lead, the whole image
-        taken as the page is tried too (stage 0 learned its pages from 3x4+II ones and misplaces some of other
-        layouts), flagged ``whole_image``.  Two or more strips that all repeat no lead reject the layout: such
-        rows are not where it puts them."""
+        Where stages 0 and 1 put the rows where no layout prints them, the whole image taken as the page is tried
+        too (stage 0 learned its pages from 3x4+II ones and misplaces some of other layouts), flagged
+        ``whole_image``; not where a strip repeats no lead (on eik_dev a II strip then matched aVF on the whole
+        image).  Two or more strips that all repeat no lead reject the layout: such rows are not where it puts
+        them."""
         found = self._rows_read(page)
-        if found[0] is None or not all(lead for lead, _ in found[4]):
+        if found[0] is None:
             whole = cv2.resize(image, G.page_size(self.k), interpolation=cv2.INTER_AREA)
             retry = self._rows_read(whole)
-            if retry[0] is not None and (found[0] is None or all(lead for lead, _ in retry[4])):
+            if retry[0] is not None:
                 found, page, flags = retry, whole, {**flags, "whole_image": True}
         structure, why, probs, (rows_mv, p_rows), named = found
         if structure is None:
