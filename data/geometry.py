@@ -36,13 +36,14 @@ SHORT_S = DURATION_S / PAGE_LAYOUT.n_cols
 FS_VALUES = (250, 256, 500, 512, 1000, 1025)
 
 
-def _layout(layout: str | Layout | None) -> Layout:
+def as_layout(layout: str | Layout | None) -> Layout:
+    """A layout given as itself, by name, or as None (the competition's page)."""
     return layout if isinstance(layout, Layout) else get_layout(layout or DEFAULT_LAYOUT)
 
 
 def lead_slots(layout: str | Layout | None = None) -> list[LeadSlot]:
     """The printed traces (default: the 12 short leads in the 3x4 block, then the 10 s rhythm strip of lead II)."""
-    return _layout(layout).slots()
+    return as_layout(layout).slots()
 
 
 def short_slot(lead: str) -> LeadSlot:
@@ -66,7 +67,7 @@ def lead_sample_window(lead: str, fs: int) -> tuple[int, int]:
 
 def slot_sample_window(slot: LeadSlot, fs: int, layout: str | Layout | None = None) -> tuple[int, int]:
     """Sample range [start, stop) a printed slot shows (a rhythm strip shows the whole record)."""
-    return _layout(layout).slot_samples(slot, sig_len(fs))
+    return as_layout(layout).slot_samples(slot, sig_len(fs))
 
 
 def mm_to_px(mm, k: float = 1.0):
@@ -98,11 +99,11 @@ def x_to_time(x, k: float = 1.0):
 
 
 def mv_to_y(mv, row: int, k: float = 1.0, layout: str | Layout | None = None):
-    return (_layout(layout).baselines[row] - PX_PER_MV * np.asarray(mv)) * k
+    return (as_layout(layout).baselines[row] - PX_PER_MV * np.asarray(mv)) * k
 
 
 def y_to_mv(y, row: int, k: float = 1.0, layout: str | Layout | None = None):
-    return (_layout(layout).baselines[row] - np.asarray(y) / k) / PX_PER_MV
+    return (as_layout(layout).baselines[row] - np.asarray(y) / k) / PX_PER_MV
 
 
 LABEL_OFFSET = (20.0, 44.0)  # lead-name centre relative to (x of the slot start, row baseline), canonical px
@@ -110,7 +111,7 @@ LABEL_OFFSET = (20.0, 44.0)  # lead-name centre relative to (x of the slot start
 
 def lead_label_centre(slot: LeadSlot, k: float = 1.0, layout: str | Layout | None = None) -> np.ndarray:
     """Centre of the printed lead name, just below-right of the start of its trace."""
-    return np.array([time_to_x(slot.t0) + LABEL_OFFSET[0], _layout(layout).baselines[slot.row] + LABEL_OFFSET[1]]) * k
+    return np.array([time_to_x(slot.t0) + LABEL_OFFSET[0], as_layout(layout).baselines[slot.row] + LABEL_OFFSET[1]]) * k
 
 
 def page_corners(k: float = 1.0) -> np.ndarray:
@@ -131,7 +132,7 @@ def trace_points(signals, fs: int, layout: str | Layout | None = None) -> dict[i
     """slot index (order of :func:`lead_slots`) -> (N, 2) canonical page px of every plotted sample.  ``signals``
     is a frame of the 12 leads over the record (the train-CSV layout); pure geometry, shared by the renderer and
     every stage's targets."""
-    layout = _layout(layout)
+    layout = as_layout(layout)
     out = {}
     for i, slot in enumerate(layout.slots()):
         a, b = layout.slot_samples(slot, sig_len(fs))

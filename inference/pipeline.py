@@ -139,14 +139,14 @@ class BaseDigitizer:
 
 def full_lengths(fs: int, layout: Layout | None = None) -> dict[str, int]:
     """Every lead's whole printed window (the competition's page: 2.5 s for the short leads, 10 s for lead II)."""
-    lay = layout or G.PAGE_LAYOUT
+    lay = G.as_layout(layout)
     return {lead: b - a for lead in G.LEADS for a, b in [lay.lead_samples(lead, G.sig_len(fs))]}
 
 
 def leads_frame(leads: dict[str, np.ndarray], fs: int, layout: Layout | None = None) -> pd.DataFrame:
     """lead -> mV from the start of its printed window -> 10 s x 12 leads, NaN where the page does not print a
     lead (for the competition's page: the layout of its train CSVs)."""
-    lay = layout or G.PAGE_LAYOUT
+    lay = G.as_layout(layout)
     df = pd.DataFrame(np.nan, index=pd.RangeIndex(G.sig_len(fs), name="sample"), columns=list(G.LEADS))
     for lead, v in leads.items():
         a = lay.lead_samples(lead, G.sig_len(fs))[0]

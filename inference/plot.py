@@ -25,7 +25,7 @@ def plot_leads(page: np.ndarray, leads: dict[str, np.ndarray], fs: int, k=1.0, t
         pts, _ = G.grid_lattice()
         ax.vlines(np.unique(pts[:, 0]) * kx, 0, h - 1, color="c", lw=0.3, alpha=0.6)
         ax.hlines(np.unique(pts[:, 1]) * ky, 0, w - 1, color="c", lw=0.3, alpha=0.6)
-    layout = layout or G.PAGE_LAYOUT
+    layout = G.as_layout(layout)
     for slot in layout.slots():
         if slot != layout.lead_slot(slot.lead) or slot.lead not in leads:
             continue

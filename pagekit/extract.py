@@ -214,7 +214,7 @@ def _row_in_band(prob: np.ndarray, row: int, kx: float, ky: float, cfg: ExtractC
     is also kept within ``band_pitch`` of the pitch, or a path runs onto the next row's trace (../shared/eik_layouts,
     pages read whole, shipped stage 2: 12x1 -2.5 dB with 4 mV, 14.7 with 0.9 pitch; 6x2+II 12.7 -> 17.2; 6x2 19.7
     -> 20.7)."""
-    layout = layout or G.PAGE_LAYOUT
+    layout = G.as_layout(layout)
     breaks = row_breaks(row, prob.shape[1], kx, layout) if cfg.slot_paths else ()
     if cfg.band_mv <= 0:
         return traced_row(prob, cfg, choose, breaks)
@@ -265,7 +265,7 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
     A lead printed twice (in a row and as a rhythm strip) is read from its strip.  ``rows``: what
     :func:`read_rows` gave on these probabilities with a layout of the same rows (read once, named twice)."""
     cfg = cfg or ExtractConfig()
-    lay = G.get_layout(layout) if isinstance(layout, str) else (layout or G.PAGE_LAYOUT)
+    lay = G.as_layout(layout)
     kx, _ = G.scales(k)
     rows_mv, p_rows = rows if rows is not None else read_rows(probs, k, cfg, lay)
     out: dict[str, np.ndarray] = {}

@@ -95,7 +95,7 @@ def _polyline(img, pts, colour, width):
 def render_page(signals: pd.DataFrame, fs: int, style: PageStyle | None = None, layout=None) -> np.ndarray:
     """The clean canonical page (BGR uint8, 1700x2200) in ``layout`` (default: the competition's 3x4+II)."""
     style = style or PageStyle()
-    layout = layout or G.PAGE_LAYOUT
+    layout = G.as_layout(layout)
     img = _grid(style.paper, style.major, style.minor, style.major_width).copy()
     w = style.trace_width
     for row, y0 in enumerate(layout.baselines):  # 1 mV calibration pulse before each row
