@@ -61,7 +61,7 @@ from pagekit.weights import resolve_checkpoints
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 SUMMARY_COLUMNS = ["name", "image", "status", "reason", "layout", "lead", "trace_prob", "gap_share", "no_page",
-                   "lattice_fallback", "whole_image", "seconds"]
+                   "lattice_fallback", "grid_page", "whole_image", "seconds"]
 
 
 @dataclass(kw_only=True)

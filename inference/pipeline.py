@@ -23,7 +23,8 @@ from data import geometry as G
 from engine.device import Timer, autocast_dtype, resolve_device
 from pagekit.ensemble import load_stages
 from data.layout import Layout, get_layout
-from pagekit import layout_match
+from pagekit import layout_match, page_fit
+from pagekit.grid import find_grid, grid_homography
 from pagekit.extract import ExtractConfig, extract_with_confidence, read_rows
 from pagekit.image import read_image
 from pagekit.weights import resolve_checkpoints
@@ -96,6 +97,42 @@ class Reading:
         """``failed`` (nothing read, ``failure`` says why), ``check`` when there is a doubt (:meth:`doubts`), or
         ``ok``."""
         return "failed" if self.failure else "check" if self.doubts() else "ok"
+
+
+REFINE = False
+
+
+@dataclass
+class RowsRead:
+    """A page's rows as read before they are cut into leads: the layout structure they fit (None: none, ``why``),
+    the page, its flags, its probabilities, ``read_rows``' paths, the strips named, doubts."""
+    structure: Layout | None
+    why: str
+    page: np.ndarray
+    flags: dict
+    probs: np.ndarray | None = None
+    rows_mv: list | None = None
+    p_rows: list | None = None
+    named: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _shift_x(a: np.ndarray, dx: int, fill=None) -> np.ndarray:
+    """``a`` moved ``dx`` columns to the right along its last axis (axis 1 of an image), the columns moved in
+    filled with ``fill`` (None: the edge column repeated)."""
+    axis = 1 if a.ndim == 3 and a.shape[-1] == 3 else a.ndim - 1
+    if dx == 0:
+        return a
+    out = np.roll(a, dx, axis)
+    idx = [slice(None)] * a.ndim
+    idx[axis] = slice(0, dx) if dx > 0 else slice(dx, None)
+    if fill is None:
+        edge = [slice(None)] * a.ndim
+        edge[axis] = slice(dx, dx + 1) if dx > 0 else slice(dx - 1, dx)
+        out[tuple(idx)] = out[tuple(edge)]
+    else:
+        out[tuple(idx)] = fill
+    return out
 
 
 class BaseDigitizer:
@@ -196,9 +233,13 @@ class Digitizer(BaseDigitizer):
             return stage2_predict(members, cfg2["model"], pages, weights, self.tta_flip, self.device,
                                   self.batch_size, baselines, columns)
 
-    def detect(self, page: np.ndarray) -> tuple[Layout | None, str]:
-        """The row structure of a rectified page (``pagekit.layout_match``; its strips not yet named), or None and
-        why not."""
+    def detect(self, page: np.ndarray, free: bool = False) -> tuple[Layout | None, str]:
+        """The row structure of a rectified page, its strips not yet named (``pagekit.layout_match``: rows where a
+        layout's template puts them; with ``free``, ``pagekit.page_fit``: rows of ink anywhere, the baselines theirs), or
+        None and why not."""
+        if free:
+            with self.timer("layout"):
+                return page_fit.match_free(page_fit.ink_rows(page))
         kx, ky = self.k
         dense = get_layout(layout_match.DENSE)
         prob = self.probabilities([page], dense, layout_match.profile_columns(kx), "layout")[0].max(0)
@@ -211,44 +252,78 @@ class Digitizer(BaseDigitizer):
             return extract_with_confidence(probs, lengths or full_lengths(fs, layout), fs, self.k,
                                            self.extract_cfg, layout, rows)
 
-    def _rows_read(self, page: np.ndarray):
-        """(structure or None, why not, probabilities, read_rows' rows, the strips named) of one page."""
-        structure, why = self.detect(page)
+    def _rows_read(self, page: np.ndarray, flags: dict, image_cols: tuple[int, int] | None = None) -> RowsRead:
+        """One page's rows read: where its layout's template puts them, or, given ``image_cols`` (the columns of the
+        page the image covers: a page placed from its grid), wherever they are, with t = 0 found from the traces
+        and the page moved so that it lies where the canonical page has it."""
+        structure, why = self.detect(page, free=image_cols is not None)
         if structure is None:
-            return None, why, None, (None, None), []
+            return RowsRead(None, why, page, flags)
         probs = self.probabilities([page], structure)[0]
         with self.timer("extract"):
-            rows = read_rows(probs, self.k, self.extract_cfg, structure)
-        named = layout_match.name_strips(rows[0], structure, self.k[0]) if structure.strips else []
-        return structure, why, probs, rows, named
+            rows_mv, p_rows = read_rows(probs, self.k, self.extract_cfg, structure)
+        notes = []
+        if image_cols is not None:
+            x0, how = page_fit.time_origin(rows_mv, p_rows, self.k[0], image_cols)
+            if x0 is None:
+                return RowsRead(None, f"{structure.name}: no trace found along its rows", page, flags)
+            dx = int(round(G.time_to_x(0.0, self.k[0]) - x0))
+            page, probs = _shift_x(page, dx, 255), _shift_x(probs, dx, 0.0)
+            rows_mv, p_rows = [_shift_x(r, dx) for r in rows_mv], [_shift_x(p, dx, 0.0) for p in p_rows]
+            notes = [f"no page outline: placed from its 5 mm grid, the rows where they are found and t = 0 {how}"]
+        named = layout_match.name_strips(rows_mv, structure, self.k[0]) if structure.strips else []
+        return RowsRead(structure, why, page, flags, probs, rows_mv, p_rows, named, notes)
+
+    def _grid_page(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bool] | None:
+        """The image placed on the page by its 5 mm grid (``pagekit.grid``) and stage 1's lattice: (page, the
+        columns the image covers, lattice_fallback), or None where no grid is seen."""
+        grid = find_grid(image)
+        if grid is None:
+            return None
+        H = grid_homography(image, grid)
+        page, fallback = self.rectifier.place(image, H, refine=REFINE)
+        h, w = image.shape[:2]
+        xs = cv2.perspectiveTransform(np.float64([[[0, h / 2], [w, h / 2]]]), H)[0, :, 0] * self.k[0]
+        return page, (int(max(0, xs.min())), int(min(page.shape[1], xs.max()))), fallback
 
     def read_auto(self, image: np.ndarray, page: np.ndarray, flags: dict, fs: int, lengths: dict | None) -> Reading:
         """One rectified page in the layout it prints: its rows found, its strips named by the leads they repeat
         (a strip that repeats none clearly is left out, with a doubt, and named ``?`` in the layout's name: ``3x4+?``);
         not read when its rows fit no layout.
-        Where stages 0 and 1 put the rows where no layout prints them, the whole image taken as the page is tried
-        too (stage 0 learned its pages from 3x4+II ones and misplaces some of other layouts), flagged
-        ``whole_image``; not where a strip repeats no lead (on eik_dev a II strip then matched aVF on the whole
-        image).  Two or more strips that all repeat no lead reject the layout: such rows are not where it puts
-        them."""
-        found = self._rows_read(page)
-        if found[0] is None:
+        Where stage 0 found no page (real paper is mostly cropped to the grid), or the rows are not where any
+        layout's template puts them, the page is placed from its own 5 mm grid and read with its rows where they
+        are (``pagekit.page_fit``), flagged ``grid_page``.  Where that fails too, the whole image taken as the page
+        is tried against the templates (stage 0 learned its pages from 3x4+II ones and misplaces some of other
+        layouts), flagged ``whole_image``.  Two or more strips that all repeat no lead reject the layout: such rows
+        are not where it puts them."""
+        tries = []
+        if not flags.get("no_page"):
+            tries.append(self._rows_read(page, flags))
+        if tries[-1:] == [] or tries[-1].structure is None:
+            placed = self._grid_page(image)
+            if placed is not None:
+                gpage, cols, fallback = placed
+                tries.append(self._rows_read(gpage, {**flags, "grid_page": True, "lattice_fallback": fallback},
+                                             cols))
+            else:
+                tries.append(RowsRead(None, "no 5 mm grid seen on the image", page, flags))
+        if tries[-1].structure is None and not flags.get("no_page"):
             whole = cv2.resize(image, G.page_size(self.k), interpolation=cv2.INTER_AREA)
-            retry = self._rows_read(whole)
-            if retry[0] is not None:
-                found, page, flags = retry, whole, {**flags, "whole_image": True}
-        structure, why, probs, (rows_mv, p_rows), named = found
-        if structure is None:
-            return Reading({}, page, {}, flags, None, failure=why)
+            tries.append(self._rows_read(whole, {**flags, "whole_image": True}))
+        found = next((t for t in tries if t.structure is not None), None)
+        if found is None:
+            return Reading({}, tries[0].page, {}, flags, None, failure="; ".join(dict.fromkeys(t.why for t in tries)))
+        structure, page, flags, probs = found.structure, found.page, found.flags, found.probs
+        rows_mv, p_rows, named = found.rows_mv, found.p_rows, found.named
         if len(named) > 1 and not any(lead for lead, _ in named):
             return Reading({}, page, {}, flags, None, failure=(
                 f"none of the {len(named)} rhythm strips of {structure.name.partition('+')[0]}+{len(named)} repeats "
-                f"a lead of the rows: the rows are not where that layout puts them"))
-        layout, notes, keep = structure, [], list(range(len(structure.rows)))
+                f"a lead of the rows: the rows are not where that layout puts them (force a layout with layout=NAME)"))
+        layout, notes, keep = structure, list(found.notes), list(range(len(structure.rows)))
         if structure.strips:
             strips = [lead for lead, _ in named if lead]
             keep += [len(structure.rows) + i for i, (lead, _) in enumerate(named) if lead]
-            notes = [f"rhythm strip {i + 1} repeats no lead of the rows clearly (best match {db:.1f} dB): not "
+            notes += [f"rhythm strip {i + 1} repeats no lead of the rows clearly (best match {db:.1f} dB): not "
                      f"written" for i, (lead, db) in enumerate(named) if lead is None]
             name = f"{structure.name.partition('+')[0]}+{','.join(lead or '?' for lead, _ in named)}"
             layout = Layout(name, structure.rows, tuple(strips), tuple(structure.baselines[r] for r in keep))

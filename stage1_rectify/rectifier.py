@@ -12,6 +12,8 @@ from engine.device import Timer, resolve_device
 from pagekit.ensemble import load_stages
 from stage0_keypoints.predict import predict as stage0_predict
 from stage1_rectify.predict import predict as stage1_predict
+from stage1_rectify.rectify import rectify_image
+from stage1_rectify.surface import identity_fit
 
 SOURCES = ("model", "gt")
 
@@ -72,3 +74,13 @@ class Rectifier:
                                    self.device, self.batch_size)     # no page found: the whole image, flagged
         flags = [{"no_page": not r0.ok, "lattice_fallback": bool(r1.fallback)} for r0, r1 in zip(res0, rects)]
         return [r.page for r in rects], flags
+
+    def place(self, image: np.ndarray, H: np.ndarray, refine: bool = True) -> tuple[np.ndarray, bool]:
+        """One raw image put on the page by a homography found otherwise (``pagekit.grid``: from the paper's grid)
+        in place of stage 0's, and refined by stage 1's lattice when ``refine``: (page, lattice_fallback)."""
+        if not refine:
+            return rectify_image(image, H, identity_fit(), True, self.k).page, True
+        model1, cfg1, _ = self.stages[1]
+        with self.timer("stage1"):
+            r = stage1_predict(model1, cfg1["model"], [image], [H], self.k, self.device, 1)[0]
+        return r.page, bool(r.fallback)
