@@ -79,13 +79,13 @@ class Reading:
     def doubts(self) -> list[str]:
         """Why this reading should be checked by eye before use (empty: none known)."""
         out = list(self.notes)
-        if self.flags.get("no_page"):
+        if self.flags.get("no_page") and not self.flags.get("grid_page"):
             out.append("no page outline found, the whole image was read as the page: its time and mV scales hold "
                        "only where the image is the whole page")
         if self.flags.get("whole_image"):
             out.append("the page outline and grid found put the rows where no layout prints them: the whole image "
                        "was read as the page")
-        if self.flags.get("lattice_fallback"):
+        if self.flags.get("lattice_fallback") and not self.flags.get("grid_page"):
             out.append("the 5 mm grid could not be followed, the page outline alone placed it")
         gappy = [lead for lead, c in self.confidence.items() if c.get("gap_share", 0.0) > self.MAX_GAP_SHARE]
         if gappy:
@@ -97,9 +97,6 @@ class Reading:
         """``failed`` (nothing read, ``failure`` says why), ``check`` when there is a doubt (:meth:`doubts`), or
         ``ok``."""
         return "failed" if self.failure else "check" if self.doubts() else "ok"
-
-
-REFINE = False
 
 
 @dataclass
@@ -235,8 +232,8 @@ class Digitizer(BaseDigitizer):
 
     def detect(self, page: np.ndarray, free: bool = False) -> tuple[Layout | None, str]:
         """The row structure of a rectified page, its strips not yet named (``pagekit.layout_match``: rows where a
-        layout's template puts them; with ``free``, ``pagekit.page_fit``: rows of ink anywhere, the baselines theirs), or
-        None and why not."""
+        layout's template puts them; with ``free``, ``pagekit.page_fit``: rows of ink anywhere, the baselines
+        theirs), or None and why not."""
         if free:
             with self.timer("layout"):
                 return page_fit.match_free(page_fit.ink_rows(page))
@@ -270,9 +267,29 @@ class Digitizer(BaseDigitizer):
             dx = int(round(G.time_to_x(0.0, self.k[0]) - x0))
             page, probs = _shift_x(page, dx, 255), _shift_x(probs, dx, 0.0)
             rows_mv, p_rows = [_shift_x(r, dx) for r in rows_mv], [_shift_x(p, dx, 0.0) for p in p_rows]
-            notes = [f"no page outline: placed from its 5 mm grid, the rows where they are found and t = 0 {how}"]
+            notes = [f"no page outline: placed from its 5 mm grid by one affine map (no curl or perspective "
+                     f"followed), the rows where they are found and t = 0 {how}"]
         named = layout_match.name_strips(rows_mv, structure, self.k[0]) if structure.strips else []
+        if image_cols is not None and len(named) == 3 and not any(lead for lead, _ in named):
+            six = self._as_6x2(page, structure)
+            if six is not None:
+                return RowsRead(six[0], why, page, flags, six[1], six[2], six[3], [], notes + [six[4]])
         return RowsRead(structure, why, page, flags, probs, rows_mv, p_rows, named, notes)
+
+    def _as_6x2(self, page: np.ndarray, structure: Layout):
+        """Six rows whose three "strips" repeat no lead of the rows above them: ``6x2`` if its six limb leads,
+        printed over the same 5 s, obey Einthoven and Goldberger to ``page_fit.LIMB_DB`` (read as 3x4 with strips,
+        a 6x2 page's strips match nothing; read as 6x2, a 3x4 page's rows break the limb relations).  (layout,
+        probabilities, paths, their probabilities, the note) or None."""
+        six = Layout("6x2", get_layout("6x2").rows, (), structure.baselines)
+        probs = self.probabilities([page], six)[0]
+        with self.timer("extract"):
+            rows_mv, p_rows = read_rows(probs, self.k, self.extract_cfg, six)
+        agree = layout_match.limb_agreement_db(rows_mv, six, self.k[0])
+        if agree is None or agree < page_fit.LIMB_DB:
+            return None
+        return six, probs, rows_mv, p_rows, (f"six rows, no strip repeating a lead: read as 6x2, its limb leads "
+                                             f"obeying Einthoven and Goldberger to {agree:.1f} dB")
 
     def _grid_page(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bool] | None:
         """The image placed on the page by its 5 mm grid (``pagekit.grid``) and stage 1's lattice: (page, the
@@ -281,36 +298,59 @@ class Digitizer(BaseDigitizer):
         if grid is None:
             return None
         H = grid_homography(image, grid)
-        page, fallback = self.rectifier.place(image, H, refine=REFINE)
+        # not refined by stage 1's lattice (learned on renders): on real paper it moved rows apart in time
+        # (on ecg00001 a II strip then matched its own slot at 13.6 dB a 10 px shift away, 18.0 dB unrefined)
+        page, fallback = self.rectifier.place(image, H, refine=False)
         h, w = image.shape[:2]
         xs = cv2.perspectiveTransform(np.float64([[[0, h / 2], [w, h / 2]]]), H)[0, :, 0] * self.k[0]
         return page, (int(max(0, xs.min())), int(min(page.shape[1], xs.max()))), fallback
+
+    def _recount(self, image: np.ndarray, found: RowsRead) -> RowsRead:
+        """A template's rows whose strip repeats no lead, checked against the rows of trace the image holds (its
+        grid page's rows of ink): two or more rows more than the template read means the template saw part of the
+        page (on eik_layouts, 6x2 pages whose page outline stage 0 misplaced fitted 3x4+II), and the page is read
+        from its grid instead."""
+        placed = self._grid_page(image)
+        if placed is None:
+            return found
+        with self.timer("layout"):
+            n = len(page_fit.trace_rows(page_fit.ink_rows(placed[0])))
+        if n < found.structure.n_rows + 2:
+            return found
+        grid = self._rows_read(placed[0], {**found.flags, "grid_page": True, "lattice_fallback": placed[2]}, placed[1])
+        if grid.structure is None:
+            grid.why = (f"the rows fit {found.structure.name} but its strip repeats no lead, and the image holds {n} "
+                        f"rows of trace; {grid.why}")
+        return grid
 
     def read_auto(self, image: np.ndarray, page: np.ndarray, flags: dict, fs: int, lengths: dict | None) -> Reading:
         """One rectified page in the layout it prints: its rows found, its strips named by the leads they repeat
         (a strip that repeats none clearly is left out, with a doubt, and named ``?`` in the layout's name: ``3x4+?``);
         not read when its rows fit no layout.
-        Where stage 0 found no page (real paper is mostly cropped to the grid), or the rows are not where any
-        layout's template puts them, the page is placed from its own 5 mm grid and read with its rows where they
-        are (``pagekit.page_fit``), flagged ``grid_page``.  Where that fails too, the whole image taken as the page
-        is tried against the templates (stage 0 learned its pages from 3x4+II ones and misplaces some of other
-        layouts), flagged ``whole_image``.  Two or more strips that all repeat no lead reject the layout: such rows
-        are not where it puts them."""
-        tries = []
-        if not flags.get("no_page"):
-            tries.append(self._rows_read(page, flags))
-        if tries[-1:] == [] or tries[-1].structure is None:
-            placed = self._grid_page(image)
-            if placed is not None:
-                gpage, cols, fallback = placed
-                tries.append(self._rows_read(gpage, {**flags, "grid_page": True, "lattice_fallback": fallback},
-                                             cols))
-            else:
-                tries.append(RowsRead(None, "no 5 mm grid seen on the image", page, flags))
+        Where stages 0 and 1 put the rows where no layout's template puts them, the whole image taken as the page is
+        tried too (stage 0 learned its pages from 3x4+II ones and misplaces some of other layouts), flagged
+        ``whole_image``.  Where the rows fit no template either (real paper is mostly cropped to its grid: no page
+        outline, and the whole image taken as the page puts its rows anywhere), the page is placed from its own 5 mm
+        grid and read with its rows where they are (``pagekit.page_fit``), flagged ``grid_page``.  Two or more
+        strips that all repeat no lead reject the layout: such rows are not where it puts them."""
+        tries = [self._rows_read(page, flags)]
         if tries[-1].structure is None and not flags.get("no_page"):
             whole = cv2.resize(image, G.page_size(self.k), interpolation=cv2.INTER_AREA)
             tries.append(self._rows_read(whole, {**flags, "whole_image": True}))
+        if tries[-1].structure is None:
+            placed = self._grid_page(image)
+            if placed is None:
+                tries.append(RowsRead(None, "no 5 mm grid seen on the image", page, flags))
+            else:
+                gpage, cols, fallback = placed
+                tries.append(self._rows_read(gpage, {**flags, "grid_page": True, "lattice_fallback": fallback},
+                                             cols))
         found = next((t for t in tries if t.structure is not None), None)
+        unnamed = found is not None and found.named and not any(lead for lead, _ in found.named)
+        if unnamed and not found.flags.get("grid_page"):
+            found = self._recount(image, found)
+            if found.structure is None:
+                return Reading({}, found.page, {}, found.flags, None, failure=found.why)
         if found is None:
             return Reading({}, tries[0].page, {}, flags, None, failure="; ".join(dict.fromkeys(t.why for t in tries)))
         structure, page, flags, probs = found.structure, found.page, found.flags, found.probs

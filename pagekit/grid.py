@@ -4,11 +4,11 @@ that maps raw px onto the canonical page at the right millimetres (``grid_homogr
 Real paper ECGs are mostly cropped to the grid, so stage 0 finds no page, and the stage 1 network, shown a page at a
 scale it never saw, draws its trained lattice over it rather than the paper's.  The grid itself says the scale:
 its lines are coloured (pink, red, orange, blue) where the paper is white and the traces black, so the colour
-saturation of a pixel shows the grid alone; its profile across the lines, averaged along them, repeats every 5 mm.
-The direction is the shear that makes those profiles sharpest; the pitch, the period whose multiples the profile's
-autocorrelation agrees with; the phase, where the folded profile peaks (major lines are the strongest).  The map
-places the image's centre at the page's centre with its major lines on the canonical lattice, so stage 1 can refine
-it; where the traces' rows and start lie on the page is the layout's business (``pagekit.page_fit``).
+saturation of a pixel shows the grid alone (a grey grid: its darkness); its profile across the lines, averaged along
+them, repeats every 5 mm.  The direction is the shear that makes those profiles sharpest; the pitch, the period
+whose multiples the profile's autocorrelation agrees with; the phase, where the folded profile peaks (major lines are
+the strongest).  The map places the image's centre at the page's centre with its major lines on the canonical
+lattice; where the traces' rows and start lie on the page is the layout's business (``pagekit.page_fit``).
 Hand-written: no library estimates a ruled grid's affine frame; a few FFTs and profiles do.
 """
 from __future__ import annotations
@@ -44,14 +44,13 @@ class Grid:
         return np.array([[np.cos(ah), np.sin(av)], [np.sin(ah), np.cos(av)]]) * np.array([px, py]) / G.MAJOR_MM
 
 
-def _saturation(img: np.ndarray) -> np.ndarray:
-    """Colour saturation, high-passed: the grid lines, without the paper's shading or the (grey) traces."""
-    if img.ndim == 2:
-        s = 255.0 - img.astype(np.float32)            # a grey page: the grid is what is darker than paper
-    else:
-        f = img.astype(np.float32)
-        s = f.max(2) - f.min(2)
-    return s - cv2.GaussianBlur(s, (0, 0), 6)
+def _grid_signals(img: np.ndarray) -> list[np.ndarray]:
+    """What shows the grid, high-passed (so the paper's shading drops out): the colour saturation (coloured lines on
+    white paper, without the grey traces), then the darkness (a grey grid: black-and-white prints and scans)."""
+    f = img.astype(np.float32)
+    out = [] if img.ndim == 2 else [f.max(2) - f.min(2)]
+    out.append(255.0 - (f if img.ndim == 2 else f.mean(2)))
+    return [s - cv2.GaussianBlur(s, (0, 0), 6) for s in out]
 
 
 def _profile(s: np.ndarray, shear: float, bands: int = 1) -> np.ndarray:
@@ -126,12 +125,14 @@ def find_grid(img: np.ndarray) -> Grid | None:
     h, w = img.shape[:2]
     scale = min(1.0, WORK_W / w)
     small = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else img
-    s = _saturation(small)
     prior = small.shape[1] / PRIOR_MM * G.MAJOR_MM
     lo, hi = prior * PRIOR_RANGE[0], prior * PRIOR_RANGE[1]
-    vx = _axis(s, lo, hi)           # vertical lines: the x pitch
-    vy = _axis(s.T, lo, hi)         # horizontal lines, looked at transposed: the y pitch
-    if min(vx[3], vy[3]) < MIN_SCORE and max(vx[3], vy[3]) < 2 * MIN_SCORE:
+    for s in _grid_signals(small):
+        vx = _axis(s, lo, hi)           # vertical lines: the x pitch
+        vy = _axis(s.T, lo, hi)         # horizontal lines, looked at transposed: the y pitch
+        if min(vx[3], vy[3]) >= MIN_SCORE or max(vx[3], vy[3]) >= 2 * MIN_SCORE:
+            break
+    else:
         return None
     px, py = vx[0], vy[0]
     if abs(px - py) > 0.1 * min(px, py):       # paper squares are square: trust the clearer axis for both

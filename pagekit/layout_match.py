@@ -142,6 +142,32 @@ def _references(rows_mv: list[np.ndarray], layout: Layout, kx: float) -> dict[st
     return refs
 
 
+def limb_agreement_db(rows_mv: list[np.ndarray], layout: Layout, kx: float) -> float | None:
+    """How well the limb leads the rows read obey Einthoven and Goldberger where one column prints three of them
+    (3x4: I, II, III over 0-2.5 s; aVR, aVL, aVF over 2.5-5 s): their power over the power of what each column's
+    three leave unexplained by the other two, in dB, over all such columns; None where no column prints three.
+    Rows read on the wrong rows break it: a 6x2 page read as 3x4 puts I, II, III where aVR, aVL, aVF belong."""
+    width, lag = len(rows_mv[0]), int(round(STRIP_LAG_S * G.PX_PER_S * kx))
+    by_col: dict[int, dict[str, np.ndarray]] = {}
+    for s in layout.slots():
+        if not s.rhythm and s.lead in limb_leads.LIMB:
+            c = slot_columns(s, width, kx)
+            by_col.setdefault(s.col, {})[s.lead] = (c, rows_mv[s.row][c])
+    sig = noise = 0.0
+    for reads in by_col.values():
+        if len(reads) < 3 or len({(c.start, c.stop) for c, _ in reads.values()}) != 1:
+            continue
+        v = {lead: x - np.median(x) for lead, (_, x) in reads.items()}
+        names = list(v)
+        for lead in names:                               # each lead from the other two
+            pred = limb_leads.predict_limb({n: v[n] for n in names if n != lead})[lead]
+            s_, n_ = _powers(pred, v[lead], lag)
+            sig, noise = sig + s_, noise + n_
+    if sig == 0.0:
+        return None
+    return float(10 * np.log10(sig / max(noise, 1e-12)))
+
+
 def name_strips(rows_mv: list[np.ndarray], layout: Layout, kx: float) -> list[tuple[str | None, float]]:
     """Per strip of ``layout`` (its leads are placeholders): (the lead it repeats, or None; the SNR of the match in
     dB).  ``rows_mv``: per row the mV of every page column (``pagekit.extract.read_rows``).  Each lead's match is

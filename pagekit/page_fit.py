@@ -3,10 +3,12 @@
 
 1. Rows (``ink_rows``, ``match_free``): ink (darker than the paper around it in every colour channel, where the
    grid is dark in one or two) lies along each printed row, as the trace keeps to its baseline; the rows of ink
-   that run across the page (a label or a line of text covers a patch of it), counted and checked for spacing, give the layout's structure, and the layout's baselines are the rows found: 3 evenly spaced rows
-   are ``3x4``, with 1-3 strips under them ``3x4+...`` (strips named by ``layout_match.name_strips`` later), 7
-   rows ``6x2+II``, 12 rows ``12x1``.  Six rows would be 3x4 with three strips or 6x2: read as the former, whose
-   strips must then each repeat a lead of the rows, so a 6x2 page is refused, not misread.
+   that run across the page (a label or a line of text covers a patch of it), counted and checked for spacing, give
+   the layout's structure, and the layout's baselines are the rows found: 3 evenly spaced rows are ``3x4``, with
+   1-3 strips under them ``3x4+...`` (strips named by ``layout_match.name_strips`` later), 7 rows ``6x2+II``, 12
+   rows ``12x1``.  Six rows are 3x4 with three strips or 6x2: read as the former, whose
+   strips must then each repeat a lead of the rows; where none does, as 6x2 if its six limb leads (printed over the
+   same 5 s) obey Einthoven and Goldberger to ``LIMB_DB`` (``inference.pipeline``), else refused.
 2. Time origin (``time_origin``): the rows' traces span the 10 s (250 mm); a calibration pulse (1 mV for a few
    mm) before or after them is left out, and where the traces span more than 10 s with no pulse recognised, the
    10 s are those before their end; a page cut at one side keeps the time of the other.
@@ -26,6 +28,7 @@ from pagekit.layout_match import Row
 INK = 0.35                    # ink: darker than the paper around it by this share in every channel
 ROW_STRENGTH = 0.4            # a row of trace: its ink profile this high against the strongest row's ...
 ROW_COVER = 0.4               # ... and ink within 2 mm of it in this share of the page's inked columns
+LIMB_DB = 6.0                 # six rows read as 6x2 only where its limb leads obey Einthoven and Goldberger to this
 BY_COUNT = {3: "3x4", 4: "3x4+II", 5: "3x4+II,II", 6: "3x4+II,II,II", 7: "6x2+II", 12: "12x1"}
 EVEN = 0.15                   # rows of a block are evenly spaced to this share of their pitch
 STRIP_GAP = (0.6, 1.5)        # a strip sits this many block pitches under the row above it
@@ -57,10 +60,15 @@ def ink_rows(page: np.ndarray) -> list[Row]:
             for y in peaks]
 
 
+def trace_rows(rows: list[Row]) -> list[float]:
+    """The y of the rows of ink (``ink_rows``) that are rows of trace: ``ROW_STRENGTH`` and ``ROW_COVER``."""
+    return [r.y for r in map(Row._make, rows) if r.strength >= ROW_STRENGTH and r.cover >= ROW_COVER]
+
+
 def match_free(rows: list[Row]) -> tuple[Layout | None, str]:
     """Rows found anywhere on the page (``ink_rows``) -> (the layout structure with its baselines at the rows, or
-    None and why not).  Only rows of trace count: ``ROW_STRENGTH`` and ``ROW_COVER``."""
-    ys = [r.y for r in map(Row._make, rows) if r.strength >= ROW_STRENGTH and r.cover >= ROW_COVER]
+    None and why not)."""
+    ys = trace_rows(rows)
     n = len(ys)
     found = ", ".join(f"{y:.0f}" for y in ys) or "none"
     why = f"{n} trace rows found (y = {found} px on the page placed from its grid)"

@@ -222,7 +222,7 @@ def test_auto_reads_the_layout_the_page_prints_and_names_its_strips(layout, monk
         assert _lead_db(_signal(lead)(np.arange(a, b) / FS), frame[lead].to_numpy()[a:b]) > 25, lead
 
 
-def test_auto_tries_the_grid_then_the_whole_image_and_fails_a_page_of_no_layout_with_its_reasons(monkeypatch):
+def test_auto_tries_the_whole_image_then_the_grid_and_fails_a_page_of_no_layout_with_its_reasons(monkeypatch):
     dig, _ = _auto_digitizer("6x2", monkeypatch)
     misplaced = np.zeros((850, 2200, 3), np.uint8)                      # stages 0-1 put the rows off their place
     image = np.full((1700, 2200, 3), 255, np.uint8)
@@ -231,7 +231,8 @@ def test_auto_tries_the_grid_then_the_whole_image_and_fails_a_page_of_no_layout_
     assert any(d.startswith("the page outline and grid found put the rows where no layout") for d in reading.doubts())
     nowhere = dig.read_auto(misplaced, misplaced, {"no_page": True}, FS, None)
     assert nowhere.status == "failed" and nowhere.leads == {} and nowhere.layout is None
-    assert nowhere.failure == "no 5 mm grid seen on the image"         # no outline, no grid: nothing to place it by
+    assert nowhere.failure.startswith("5 trace rows found (y = 400, 700, 1000, 1300, 1500 px")
+    assert nowhere.failure.endswith("; no 5 mm grid seen on the image")  # no template fits, no grid to place it by
     misplaced_too = dig.read_auto(misplaced, misplaced, {"no_page": False}, FS, None)
     assert misplaced_too.status == "failed" and misplaced_too.failure.startswith(
         "5 trace rows found (y = 400, 700, 1000, 1300, 1500 px") and "no 5 mm grid seen" in misplaced_too.failure
