@@ -169,3 +169,101 @@ def test_the_shipped_models_read_a_page_cropped_to_its_grid(tmp_path):
         own = np.corrcoef(full[lead].to_numpy()[a:b], got)[0, 1]
         other = max(np.corrcoef(full[o].to_numpy()[a:b], got)[0, 1] for o in G.LEADS if o != lead)
         assert own > 0.9 and own > other, (lead, own, other)
+
+
+def test_limb_leads_that_break_einthoven_and_goldberger_are_told():
+    from pagekit import layout_match as M
+    from pagekit.extract import ExtractConfig, read_rows
+    from test_layouts_read import K, _probs
+
+    structure = get_layout("3x4+II")
+    rows_mv, _ = read_rows(_probs("3x4+II"), K, ExtractConfig(), structure)
+    assert M.limb_agreement_db(rows_mv, structure, K[0]) > 20
+    swapped = [rows_mv[1], rows_mv[2], rows_mv[0], rows_mv[3]]          # every row read one row off
+    assert M.limb_agreement_db(swapped, structure, K[0]) < 3
+    six, _ = read_rows(_probs("6x2"), K, ExtractConfig(), get_layout("6x2"))
+    assert M.limb_agreement_db(six, get_layout("6x2"), K[0]) > 20
+    assert M.limb_agreement_db(six, get_layout("3x4+II,II,II"), K[0]) < 3   # a 6x2 page read as 3x4
+
+
+class _TruePage:
+    """Stage 2 on a page that prints ``truth`` (a layout) at ``baselines``: whatever layout it is asked to read
+    with those baselines, each channel lights the trace the page prints on that row."""
+
+    def __init__(self, truth: str, baselines):
+        from data.layout import Layout
+        t = get_layout(truth)
+        self.truth = Layout(truth, t.rows, t.strips, tuple(baselines))
+
+    def __call__(self, pages, layout=None, columns=None, timer="stage2"):
+        from test_layouts_read import K, _probs
+
+        if columns is not None:                  # the dense stack of the templates' search: no rows where they look
+            return np.zeros((1, layout.n_rows, G.page_size(K)[1], columns[1] - columns[0]), np.float32)
+        assert layout.baselines == self.truth.baselines
+        return _probs(self.truth, K)[None]
+
+
+def _free_digitizer(monkeypatch, truth: str, baselines):
+    from engine.device import Timer
+    from inference import pipeline
+    from pagekit.extract import ExtractConfig
+    from test_layouts_read import K
+
+    dig = object.__new__(pipeline.Digitizer)
+    dig.k, dig.timer, dig.extract_cfg, dig.layout = K, Timer(), ExtractConfig(), "auto"
+    monkeypatch.setattr(dig, "probabilities", _TruePage(truth, baselines))
+    monkeypatch.setattr(F, "ink_rows", lambda page: _rows(baselines))
+    page = np.full((G.page_size(K)[1], G.page_size(K)[0], 3), 255, np.uint8)
+    monkeypatch.setattr(dig, "_grid_page", lambda image: (page, (0, page.shape[1]), False))
+    return dig, page
+
+
+def test_six_rows_whose_strips_repeat_nothing_are_read_as_6x2_when_their_limb_leads_agree(monkeypatch):
+    from data.layout import get_layout as layout_of
+    from test_layouts_read import FS, _lead_db, _signal
+    from inference.pipeline import leads_frame
+
+    baselines = tuple(200 + 25 * G.PX_PER_MM * np.arange(6))
+    dig, page = _free_digitizer(monkeypatch, "6x2", baselines)
+    reading = dig.read_auto(page, page, {"no_page": True}, FS, None)
+    assert reading.layout.name == "6x2" and reading.flags["grid_page"] and reading.status == "check"
+    assert any("read as 6x2" in n for n in reading.notes)
+    frame = leads_frame(reading.leads, FS, reading.layout)
+    for lead in G.LEADS:
+        a, b = layout_of("6x2").lead_samples(lead, G.sig_len(FS))
+        assert _lead_db(_signal(lead)(np.arange(a, b) / FS), frame[lead].to_numpy()[a:b]) > 20, lead
+    # a 3x4 page whose strips print leads no machine prints as strips: neither they nor 6x2's limb leads hold
+    dig, page = _free_digitizer(monkeypatch, "3x4+V2,V3,V4", baselines)
+    reading = dig.read_auto(page, page, {"no_page": True}, FS, None)
+    assert reading.status == "failed" and reading.leads == {}
+    assert reading.failure.startswith("none of the 3 rhythm strips of 3x4+3 repeats a lead")
+    # ... and with its strips of II, V1, V5 it is read as what it is
+    dig, page = _free_digitizer(monkeypatch, "3x4+V1,II,V5", baselines)
+    reading = dig.read_auto(page, page, {"no_page": True}, FS, None)
+    assert reading.layout.name == "3x4+V1,II,V5" and reading.flags["grid_page"]
+
+
+def test_a_template_reading_whose_strip_repeats_nothing_yields_to_the_rows_the_image_holds(monkeypatch):
+    """Stage 0 misplaced a 6x2 page so that four of its rows fit 3x4+II's template (on eik_layouts): the strip then
+    repeats no lead, the image's grid page holds six rows of trace, and the page is read from its grid."""
+    from test_layouts_read import FS, K, _lines, _probs
+
+    free = tuple(200 + 25 * G.PX_PER_MM * np.arange(6))
+    dig, page = _free_digitizer(monkeypatch, "6x2", free)
+    grid_page = _TruePage("6x2", free)
+
+    def stage2(pages, layout=None, columns=None, timer="stage2"):
+        if columns is not None:                                     # the templates' search: 3x4+II's rows
+            return _lines(G.BASELINES, K, columns[1] - columns[0])[None, None]
+        if layout.baselines == G.BASELINES:                          # read as 3x4+II: a strip of V3
+            return _probs("3x4+V3", K)[None]
+        return grid_page(pages, layout, columns, timer)
+
+    monkeypatch.setattr(dig, "probabilities", stage2)
+    reading = dig.read_auto(page, page, {"no_page": False}, FS, None)
+    assert reading.layout.name == "6x2" and reading.flags.get("grid_page")
+    # where the image holds no more rows than the template read, the template's reading stands (strip unnamed)
+    monkeypatch.setattr(F, "ink_rows", lambda p: _rows(G.BASELINES))
+    reading = dig.read_auto(page, page, {"no_page": False}, FS, None)
+    assert reading.layout.name == "3x4+?" and not reading.flags.get("grid_page") and reading.status == "check"

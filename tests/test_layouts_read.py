@@ -36,7 +36,7 @@ def _signal(lead: str):
 def _probs(layout, k=K, sigma=1.0):
     """(R, H, W) Gaussian trace probabilities of every row of ``layout``, each row's channel lighting its own
     trace only, as stage 2 gives them."""
-    lay = get_layout(layout)
+    lay = G.as_layout(layout)
     kx, ky = G.scales(k)
     w, h = G.page_size(k)
     probs = np.zeros((lay.n_rows, h, w), np.float32)
