@@ -234,3 +234,83 @@ def test_exclusive_scores_scale_only_the_pixels_near_another_row_s_path():
     np.testing.assert_allclose(out[1], expect1)
     edge = exclusive_scores(np.full((2, 4, 1), 0.5), [np.array([0.0]), np.array([-3.0])], w=0.5, radius=1)
     np.testing.assert_allclose(edge[0][:, 0], [0.25, 0.25, 0.5, 0.5])   # a path off the page: on its edge, +-1 px
+
+
+def _redraw(probs, slot, mv_of_t, k=1.0, sigma=1.2):
+    """``probs`` with the trace of one short slot drawn anew at ``mv_of_t`` (mV as a function of time)."""
+    _, h, w = probs.shape
+    t = G.x_to_time(np.arange(w, dtype=np.float64), k)
+    t0, t1 = (0.0, G.DURATION_S) if slot.is_rhythm else (slot.t0, slot.t1)
+    cols = (t >= t0) & (t < t1)
+    yy = np.arange(h, dtype=np.float64)[:, None]
+    out = probs.copy()
+    out[slot.row][:, cols] = np.exp(-(yy - G.mv_to_y(mv_of_t(t[cols]), slot.row, k)[None]) ** 2 / (2 * sigma ** 2))
+    return out
+
+
+def test_the_short_ii_is_blended_into_the_strips_first_window_by_its_weight():
+    probs, truth = _render()
+    short = G.short_slot("II")
+    probs = _redraw(probs, short, lambda t: _signal(G.LEADS.index("II"))(t) + 0.5)   # the short II reads 0.5 mV up
+    lengths = {lead: len(v) for lead, v in truth.items()}
+    a, b = G.slot_sample_window(short, FS)
+    for weight in (0.0, 0.5):
+        ii = extract_leads(probs, lengths, FS, 1.0, ExtractConfig(blend_short_ii=weight))["II"]
+        assert np.median(ii[a:b] - truth["II"][a:b]) == pytest.approx(0.5 * weight, abs=0.02)
+        assert np.median(np.abs(ii[b:] - truth["II"][b:])) < 0.02                   # the rest: the strip alone
+
+
+def test_the_robust_limb_fit_replaces_a_read_gone_astray_the_plain_fit_spreads_it():
+    """Limb leads that obey Einthoven and Goldberger; aVL's read jumps 1.5 mV up for its last 0.6 s (onto another
+    trace): aVR, aVF and the strip's II say what it is."""
+    from pagekit.limb_leads import LIMB
+
+    probs, truth = _render()
+    one, two = _signal(0), _signal(1)
+    limb = {lead: (lambda t, a=a, b=b: a * one(t) + b * two(t)) for lead, (a, b) in LIMB.items()}
+    for slot in G.lead_slots():
+        if slot.lead in limb:
+            astray = slot.lead == "aVL"
+            mv = (lambda t: limb["aVL"](t) + np.where(t > 4.4, 1.5, 0.0)) if astray else limb[slot.lead]
+            probs = _redraw(probs, slot, mv)
+    for lead in limb:
+        a, b = (0, G.sig_len(FS)) if lead == G.RHYTHM_LEAD else G.slot_sample_window(G.short_slot(lead), FS)
+        truth[lead] = limb[lead](np.arange(a, b) / FS)
+    lengths = {lead: len(v) for lead, v in truth.items()}
+    n = len(truth["aVL"])
+
+    def step(cfg):
+        """How far the read jumps for its last 0.6 s against the truth (a constant offset is no error to the
+        metric)."""
+        d = extract_leads(probs, lengths, FS, 1.0, cfg)["aVL"] - truth["aVL"]
+        return np.median(d[int(0.8 * n):]) - np.median(d[:int(0.7 * n)])
+
+    plain, robust = step(ExtractConfig(einthoven=1.0, einthoven_robust=0.0)), step(ExtractConfig(einthoven=1.0))
+    assert abs(robust) < 0.25 and 0.5 < plain < 1.4          # off: the jump is spread over the leads, not removed
+    assert step(ExtractConfig(einthoven=0.0)) == pytest.approx(1.5, abs=0.05)     # no fit: the read as it went
+
+
+def test_the_smoothest_path_holds_at_a_rows_first_and_last_column():
+    from pagekit.extract import viterbi_rows
+
+    prob = np.zeros((80, 50))
+    prob[20, :] = 0.9                                        # the trace, along the whole row
+    prob[60, [0, -1]] = 0.95                                 # something brighter at both ends only
+    path = viterbi_rows(prob, ExtractConfig(method="viterbi"))
+    assert path.tolist() == [20] * 50
+    prob[[21, 22], 0], prob[[21, 22], -1] = 0.0, 0.0
+    prob[20, [0, -1]], prob[23, [0, -1]] = 0.0, 0.9          # the trace's own ends 3 px lower
+    assert viterbi_rows(prob, ExtractConfig(method="viterbi"))[[0, -1]].tolist() == [23, 23]
+
+
+def test_a_row_searched_at_the_page_edge_keeps_its_pixels():
+    from pagekit.extract import _row_in_band
+    from data.layout import Layout
+
+    lay = Layout("edge", G.LAYOUT, ("II",), (30.0, 700.0, 1000.0, 1690.0))      # rows near the top and the bottom
+    h, w = G.page_size(1.0)[1], 400
+    for row, y in ((0, 3.0), (3, 1697.0)):
+        prob = np.zeros((h, w))
+        prob[int(y) - 1:int(y) + 2, :] = [[0.5], [1.0], [0.5]]                # a peak whole pixels from the edge
+        got, _ = _row_in_band(prob, row, 1.0, 1.0, ExtractConfig(), layout=lay)
+        assert np.allclose(got, y, atol=1e-6)
