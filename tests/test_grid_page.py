@@ -104,22 +104,24 @@ def _trace(width: int, a: int, b: int, pulse: tuple[int, int] | None = None):
     return mv, p
 
 
-@pytest.mark.parametrize("case", ["whole", "pulse", "pulse_right", "unrecognised", "cut_right", "cut_left"])
+@pytest.mark.parametrize("case", ["whole", "pulse", "pulse_right", "unrecognised", "cut_right", "cut_left",
+                                  "pulse_cut_right"])
 def test_time_origin_from_where_the_traces_run(case):
     kx, mm = 1.0, G.PX_PER_MM
     span, width, image = int(250 * mm), 2400, (10, 2390)
     a = 150
-    pulse = {"pulse": (a, a + int(5 * mm)), "pulse_right": (a + span, a + span + int(5 * mm))}.get(case)
+    pulse = {"pulse": (a, a + int(5 * mm)), "pulse_right": (a + span, a + span + int(5 * mm)),
+             "pulse_cut_right": (a, a + int(5 * mm))}.get(case)
     b = a + span + (int(5 * mm) if case in ("pulse", "pulse_right") else int(12 * mm) if case == "unrecognised"
                     else -int(30 * mm) if case.startswith("cut") else 0)
-    if case == "cut_right":
+    if case in ("cut_right", "pulse_cut_right"):
         image = (10, b + 5)
     if case == "cut_left":
         a, image = 140 + int(30 * mm), (130 + int(30 * mm), 2190)
     rows = [_trace(width, a, b, pulse) for _ in range(4)]
     x0, how = F.time_origin([r[0] for r in rows], [r[1] for r in rows], kx, image)
     want = {"whole": a, "pulse": a + int(5 * mm), "pulse_right": a, "unrecognised": b - span,
-            "cut_right": a, "cut_left": b - span}[case]
+            "cut_right": a, "cut_left": b - span, "pulse_cut_right": a + int(5 * mm)}[case]
     assert x0 == pytest.approx(want, abs=2), how
     assert F.time_origin([np.zeros(width)], [np.zeros(width)], kx, image) == (None, "no trace")
 
