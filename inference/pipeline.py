@@ -112,6 +112,7 @@ class RowsRead:
     p_rows: list | None = None
     named: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    image_cols: tuple[int, int] | None = None     # page columns the image covers (a page placed from its grid)
 
 
 def _shift_x(a: np.ndarray, dx: int, fill=None) -> np.ndarray:
@@ -130,6 +131,18 @@ def _shift_x(a: np.ndarray, dx: int, fill=None) -> np.ndarray:
     else:
         out[tuple(idx)] = fill
     return out
+
+
+def _outside_image(leads: dict[str, np.ndarray], layout: Layout, fs: int, cols: tuple[int, int], kx: float) -> None:
+    """NaN (in place) for every sample whose time falls on page columns the image does not cover (a page cut at one
+    side): the extraction would fill them flat, a value nobody printed."""
+    n = G.sig_len(fs)
+    for lead, v in leads.items():
+        a = layout.lead_samples(lead, n)[0]
+        x = G.time_to_x((a + np.arange(len(v))) / fs, kx)
+        outside = (x < cols[0]) | (x > cols[1])
+        if outside.any():
+            leads[lead] = np.where(outside, np.nan, v)
 
 
 class BaseDigitizer:
@@ -269,12 +282,13 @@ class Digitizer(BaseDigitizer):
             rows_mv, p_rows = [_shift_x(r, dx) for r in rows_mv], [_shift_x(p, dx, 0.0) for p in p_rows]
             notes = [f"no page outline: placed from its 5 mm grid by one affine map (no curl or perspective "
                      f"followed), the rows where they are found and t = 0 {how}"]
+            image_cols = (image_cols[0] + dx, image_cols[1] + dx)
         named = layout_match.name_strips(rows_mv, structure, self.k[0]) if structure.strips else []
         if image_cols is not None and len(named) == 3 and not any(lead for lead, _ in named):
             six = self._as_6x2(page, structure)
             if six is not None:
-                return RowsRead(six[0], why, page, flags, six[1], six[2], six[3], [], notes + [six[4]])
-        return RowsRead(structure, why, page, flags, probs, rows_mv, p_rows, named, notes)
+                return RowsRead(six[0], why, page, flags, six[1], six[2], six[3], [], notes + [six[4]], image_cols)
+        return RowsRead(structure, why, page, flags, probs, rows_mv, p_rows, named, notes, image_cols)
 
     def _as_6x2(self, page: np.ndarray, structure: Layout):
         """Six rows whose three "strips" repeat no lead of the rows above them: ``6x2`` if its six limb leads,
@@ -369,6 +383,8 @@ class Digitizer(BaseDigitizer):
             layout = Layout(name, structure.rows, tuple(strips), tuple(structure.baselines[r] for r in keep))
         rows = ([rows_mv[r] for r in keep], [p_rows[r] for r in keep])
         leads, confidence = self.extract(probs[keep], fs, lengths, layout, rows)
+        if found.image_cols is not None:
+            _outside_image(leads, layout, fs, found.image_cols, self.k[0])
         return Reading(leads, page, confidence, flags, layout, notes=notes)
 
     def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int] | None]) -> list[Reading]:

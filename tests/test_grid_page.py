@@ -269,3 +269,24 @@ def test_a_template_reading_whose_strip_repeats_nothing_yields_to_the_rows_the_i
     monkeypatch.setattr(F, "ink_rows", lambda p: _rows(G.BASELINES))
     reading = dig.read_auto(page, page, {"no_page": False}, FS, None)
     assert reading.layout.name == "3x4+?" and not reading.flags.get("grid_page") and reading.status == "check"
+
+
+def test_a_page_cut_at_one_side_is_written_only_where_it_is_printed(monkeypatch):
+    """An image that ends 7 s into the rows: the seconds it does not show are NaN, not the trace held flat."""
+    from inference.pipeline import leads_frame
+    from test_layouts_read import FS, K, _lead_db, _signal
+
+    baselines = tuple(200 + 25 * G.PX_PER_MM * np.arange(6))
+    dig, page = _free_digitizer(monkeypatch, "3x4+V1,II,V5", baselines)
+    cut = int(G.time_to_x(7.0, K[0]))
+    monkeypatch.setattr(dig, "_grid_page", lambda image: (page, (0, cut), False))
+    reading = dig.read_auto(page, page, {"no_page": True}, FS, None)
+    assert reading.layout.name == "3x4+V1,II,V5"
+    frame = leads_frame(reading.leads, FS, reading.layout)
+    n7, px = int(7.0 * FS), int(np.ceil(FS / (G.PX_PER_S * K[0])))    # samples per page column
+    for lead in ("V1", "II", "V5"):                                   # the strips: printed up to 7 s
+        v = frame[lead].to_numpy()
+        assert np.isnan(v[n7 + px:]).all() and np.isfinite(v[:n7 - px]).all(), lead
+        assert _lead_db(_signal(lead)(np.arange(n7 - px) / FS), v[:n7 - px]) > 20, lead
+    assert frame[["V4", "V6"]].isna().all().all()                       # 7.5-10 s: not on the image
+    assert frame["aVR"].iloc[int(2.5 * FS):int(5 * FS)].notna().all()
