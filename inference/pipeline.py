@@ -115,10 +115,9 @@ class RowsRead:
     image_cols: tuple[int, int] | None = None     # page columns the image covers (a page placed from its grid)
 
 
-def _shift_x(a: np.ndarray, dx: int, fill=None) -> np.ndarray:
-    """``a`` moved ``dx`` columns to the right along its last axis (axis 1 of an image), the columns moved in
-    filled with ``fill`` (None: the edge column repeated)."""
-    axis = 1 if a.ndim == 3 and a.shape[-1] == 3 else a.ndim - 1
+def _shift_x(a: np.ndarray, dx: int, fill=None, axis: int = -1) -> np.ndarray:
+    """``a`` moved ``dx`` columns along ``axis`` (to higher indices), the columns moved in filled with ``fill``
+    (None: the edge column repeated)."""
     if dx == 0:
         return a
     out = np.roll(a, dx, axis)
@@ -131,6 +130,11 @@ def _shift_x(a: np.ndarray, dx: int, fill=None) -> np.ndarray:
     else:
         out[tuple(idx)] = fill
     return out
+
+
+def _grid_flags(flags: dict) -> dict:
+    """The flags of a page placed from its grid: no lattice followed (``Rectifier.place``)."""
+    return {**flags, "grid_page": True, "lattice_fallback": True}
 
 
 def _outside_image(leads: dict[str, np.ndarray], layout: Layout, fs: int, cols: tuple[int, int], kx: float) -> None:
@@ -278,7 +282,7 @@ class Digitizer(BaseDigitizer):
             if x0 is None:
                 return RowsRead(None, f"{structure.name}: no trace found along its rows", page, flags)
             dx = int(round(G.time_to_x(0.0, self.k[0]) - x0))
-            page, probs = _shift_x(page, dx, 255), _shift_x(probs, dx, 0.0)
+            page, probs = _shift_x(page, dx, 255, axis=1), _shift_x(probs, dx, 0.0)
             rows_mv, p_rows = [_shift_x(r, dx) for r in rows_mv], [_shift_x(p, dx, 0.0) for p in p_rows]
             notes = [f"no page outline: placed from its 5 mm grid by one affine map (no curl or perspective "
                      f"followed), the rows where they are found and t = 0 {how}"]
@@ -305,19 +309,17 @@ class Digitizer(BaseDigitizer):
         return six, probs, rows_mv, p_rows, (f"six rows, no strip repeating a lead: read as 6x2, its limb leads "
                                              f"obeying Einthoven and Goldberger to {agree:.1f} dB")
 
-    def _grid_page(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bool] | None:
-        """The image placed on the page by its 5 mm grid (``pagekit.grid``) and stage 1's lattice: (page, the
-        columns the image covers, lattice_fallback), or None where no grid is seen."""
+    def _grid_page(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """The image placed on the page by its 5 mm grid (``pagekit.grid``): (page, the columns the image covers),
+        or None where no grid is seen."""
         grid = find_grid(image)
         if grid is None:
             return None
         H = grid_homography(image, grid)
-        # not refined by stage 1's lattice (learned on renders): on real paper it moved rows apart in time
-        # (on ecg00001 a II strip then matched its own slot at 13.6 dB a 10 px shift away, 18.0 dB unrefined)
-        page, fallback = self.rectifier.place(image, H, refine=False)
+        page = self.rectifier.place(image, H)
         h, w = image.shape[:2]
         xs = cv2.perspectiveTransform(np.float64([[[0, h / 2], [w, h / 2]]]), H)[0, :, 0] * self.k[0]
-        return page, (int(max(0, xs.min())), int(min(page.shape[1], xs.max()))), fallback
+        return page, (int(max(0, xs.min())), int(min(page.shape[1], xs.max())))
 
     def _recount(self, image: np.ndarray, found: RowsRead) -> RowsRead:
         """A template's rows whose strip repeats no lead, checked against the rows of trace the image holds (its
@@ -331,7 +333,7 @@ class Digitizer(BaseDigitizer):
             n = len(page_fit.trace_rows(page_fit.ink_rows(placed[0])))
         if n < found.structure.n_rows + 2:
             return found
-        grid = self._rows_read(placed[0], {**found.flags, "grid_page": True, "lattice_fallback": placed[2]}, placed[1])
+        grid = self._rows_read(placed[0], _grid_flags(found.flags), placed[1])
         if grid.structure is None:
             grid.why = (f"the rows fit {found.structure.name} but its strip repeats no lead, and the image holds {n} "
                         f"rows of trace; {grid.why}")
@@ -356,9 +358,7 @@ class Digitizer(BaseDigitizer):
             if placed is None:
                 tries.append(RowsRead(None, "no 5 mm grid seen on the image", page, flags))
             else:
-                gpage, cols, fallback = placed
-                tries.append(self._rows_read(gpage, {**flags, "grid_page": True, "lattice_fallback": fallback},
-                                             cols))
+                tries.append(self._rows_read(placed[0], _grid_flags(flags), placed[1]))
         found = next((t for t in tries if t.structure is not None), None)
         unnamed = found is not None and found.named and not any(lead for lead, _ in found.named)
         if unnamed and not found.flags.get("grid_page"):

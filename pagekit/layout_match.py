@@ -118,49 +118,49 @@ def _powers(x: np.ndarray, y: np.ndarray, lag: int = 0) -> tuple[float, float]:
     return best
 
 
+def _limb_columns(rows_mv: list[np.ndarray], layout: Layout, kx: float, least: int
+                  ) -> list[tuple[slice, dict[str, np.ndarray]]]:
+    """(page columns, lead -> read) of every column of the rows that prints at least ``least`` limb leads over the
+    same seconds (3x4: I, II, III over 0-2.5 s and aVR, aVL, aVF over 2.5-5 s; 6x2: all six over 0-5 s)."""
+    width = len(rows_mv[0])
+    by_col: dict[int, dict[str, tuple[slice, np.ndarray]]] = {}
+    for s in layout.slots():
+        c = slot_columns(s, width, kx)
+        if not s.rhythm and c.stop - c.start > 10 and s.lead in limb_leads.LIMB:
+            by_col.setdefault(s.col, {})[s.lead] = (c, rows_mv[s.row][c])
+    return [(next(iter(reads.values()))[0], {lead: v for lead, (_, v) in reads.items()})
+            for reads in by_col.values()
+            if len(reads) >= least and len({(c.start, c.stop) for c, _ in reads.values()}) == 1]
+
+
 def _references(rows_mv: list[np.ndarray], layout: Layout, kx: float) -> dict[str, list[tuple[slice, np.ndarray]]]:
     """lead -> [(page columns, what the rows say the lead is there)]: each short slot's own read, and where a column
     of the rows prints two or more limb leads over the same seconds, every other limb lead as Einthoven and
     Goldberger give it from them (II and aVF look alike; the leads around them tell them apart)."""
     width = len(rows_mv[0])
     refs: dict[str, list] = {}
-    by_col: dict[int, dict[str, np.ndarray]] = {}
     for s in layout.slots():
         c = slot_columns(s, width, kx)
-        if s.rhythm or c.stop - c.start <= 10:
-            continue
-        refs.setdefault(s.lead, []).append((c, rows_mv[s.row][c]))
-        if s.lead in limb_leads.LIMB:
-            by_col.setdefault(s.col, {})[s.lead] = (c, rows_mv[s.row][c])
-    for reads in by_col.values():
-        if len(reads) < 2 or len({(c.start, c.stop) for c, _ in reads.values()}) != 1:
-            continue
-        c = next(iter(reads.values()))[0]
-        for lead, v in limb_leads.predict_limb({n: v for n, (_, v) in reads.items()}).items():
+        if not s.rhythm and c.stop - c.start > 10:
+            refs.setdefault(s.lead, []).append((c, rows_mv[s.row][c]))
+    for c, reads in _limb_columns(rows_mv, layout, kx, 2):
+        for lead, v in limb_leads.predict_limb(reads).items():
             if lead not in reads:
                 refs.setdefault(lead, []).append((c, v))
     return refs
 
 
 def limb_agreement_db(rows_mv: list[np.ndarray], layout: Layout, kx: float) -> float | None:
-    """How well the limb leads the rows read obey Einthoven and Goldberger where one column prints three of them
-    (3x4: I, II, III over 0-2.5 s; aVR, aVL, aVF over 2.5-5 s): their power over the power of what each column's
-    three leave unexplained by the other two, in dB, over all such columns; None where no column prints three.
+    """How well the limb leads the rows read obey Einthoven and Goldberger where one column prints three or more of
+    them (3x4: I, II, III over 0-2.5 s; aVR, aVL, aVF over 2.5-5 s): their power over the power of what each leaves
+    unexplained by the others of its column, in dB, over all such columns; None where no column prints three.
     Rows read on the wrong rows break it: a 6x2 page read as 3x4 puts I, II, III where aVR, aVL, aVF belong."""
-    width, lag = len(rows_mv[0]), int(round(STRIP_LAG_S * G.PX_PER_S * kx))
-    by_col: dict[int, dict[str, np.ndarray]] = {}
-    for s in layout.slots():
-        if not s.rhythm and s.lead in limb_leads.LIMB:
-            c = slot_columns(s, width, kx)
-            by_col.setdefault(s.col, {})[s.lead] = (c, rows_mv[s.row][c])
+    lag = int(round(STRIP_LAG_S * G.PX_PER_S * kx))
     sig = noise = 0.0
-    for reads in by_col.values():
-        if len(reads) < 3 or len({(c.start, c.stop) for c, _ in reads.values()}) != 1:
-            continue
-        v = {lead: x - np.median(x) for lead, (_, x) in reads.items()}
-        names = list(v)
-        for lead in names:                               # each lead from the other two
-            pred = limb_leads.predict_limb({n: v[n] for n in names if n != lead})[lead]
+    for _, reads in _limb_columns(rows_mv, layout, kx, 3):
+        v = {lead: x - np.median(x) for lead, x in reads.items()}
+        for lead in v:                                   # each lead from the others of its column
+            pred = limb_leads.predict_limb({n: x for n, x in v.items() if n != lead})[lead]
             s_, n_ = _powers(pred, v[lead], lag)
             sig, noise = sig + s_, noise + n_
     if sig == 0.0:

@@ -217,7 +217,7 @@ def _free_digitizer(monkeypatch, truth: str, baselines):
     monkeypatch.setattr(dig, "probabilities", _TruePage(truth, baselines))
     monkeypatch.setattr(F, "ink_rows", lambda page: _rows(baselines))
     page = np.full((G.page_size(K)[1], G.page_size(K)[0], 3), 255, np.uint8)
-    monkeypatch.setattr(dig, "_grid_page", lambda image: (page, (0, page.shape[1]), False))
+    monkeypatch.setattr(dig, "_grid_page", lambda image: (page, (0, page.shape[1])))
     return dig, page
 
 
@@ -279,7 +279,7 @@ def test_a_page_cut_at_one_side_is_written_only_where_it_is_printed(monkeypatch)
     baselines = tuple(200 + 25 * G.PX_PER_MM * np.arange(6))
     dig, page = _free_digitizer(monkeypatch, "3x4+V1,II,V5", baselines)
     cut = int(G.time_to_x(7.0, K[0]))
-    monkeypatch.setattr(dig, "_grid_page", lambda image: (page, (0, cut), False))
+    monkeypatch.setattr(dig, "_grid_page", lambda image: (page, (0, cut)))
     reading = dig.read_auto(page, page, {"no_page": True}, FS, None)
     assert reading.layout.name == "3x4+V1,II,V5"
     frame = leads_frame(reading.leads, FS, reading.layout)
