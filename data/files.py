@@ -3,6 +3,7 @@ the target (``os.replace`` is atomic), so a run killed mid-write leaves the old 
 one that looks complete.  Temp files are hidden (``.name.XXXX.tmp.ext``) and removed on any error."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
@@ -36,6 +37,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def sha256(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_text(path: str | Path, text: str) -> Path:

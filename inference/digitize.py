@@ -36,7 +36,6 @@ The exit status is 1 only when no image of the PATHs has a reading.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import tempfile
@@ -54,14 +53,14 @@ from tqdm import tqdm
 
 from data import cli
 from data import geometry as G
-from data.files import atomic_path, write_figure, write_table, write_text
+from data.files import atomic_path, sha256, write_figure, write_table, write_text
 from data.layout import get_layout
 from inference.pipeline import BaseDigitizer, DigitizerOptions, full_lengths, leads_frame
 from pagekit.weights import resolve_checkpoints
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
-SUMMARY_COLUMNS = ["name", "image", "status", "reason", "layout", "lead", "trace_prob", "gap_share", "no_page",
-                   "lattice_fallback", "grid_page", "whole_image", "seconds"]
+SUMMARY_COLUMNS = ["name", "image", "status", "reason", "layout", "lead", "expected_snr_db", "trace_prob", "gap_share",
+                   "near_share", "fit_db", "no_page", "lattice_fallback", "grid_page", "whole_image", "seconds"]
 
 
 @dataclass(kw_only=True)
@@ -139,11 +138,7 @@ def in_shard(name: str, shard: tuple[int, int] | None) -> bool:
 
 
 def file_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return f"{Path(path).name}:{h.hexdigest()[:16]}"
+    return f"{Path(path).name}:{sha256(path)[:16]}"
 
 
 def find_images(specs: list[str]) -> tuple[dict[str, Path], list[str]]:
@@ -240,8 +235,9 @@ def write_outputs(dig: BaseDigitizer, name: str, image: Path, reading, seconds: 
         if opts.plot and reading.page is not None:
             from inference.plot import plot_leads
             title = f"{name} ({reading.layout.name})" + (f"  CHECK: {'; '.join(doubts)}" if doubts else "")
+            expected = {lead: c["expected_snr_db"] for lead, c in reading.confidence.items() if "expected_snr_db" in c}
             write_figure(out / f"{name}.png", plot_leads(reading.page, reading.leads, opts.fs, dig.k, title=title,
-                                                         layout=reading.layout), dpi=100)
+                                                         layout=reading.layout, expected=expected), dpi=100)
         if opts.wfdb:
             write_wfdb(out / name, df, opts.fs)
         write_table(out / f".{name}.done.csv", df, index=False, float_format="%.4f")  # renamed once recorded

@@ -24,10 +24,11 @@ from engine.device import Timer, autocast_dtype, resolve_device
 from pagekit.ensemble import load_stages
 from data.layout import Layout, get_layout
 from pagekit import layout_match, page_fit
+from pagekit.confidence import calibration_for
 from pagekit.grid import find_grid, grid_homography
 from pagekit.extract import ExtractConfig, extract_with_confidence, read_rows
 from pagekit.image import read_image
-from pagekit.weights import resolve_checkpoints
+from pagekit.weights import CALIBRATION, resolve_checkpoints
 from stage1_rectify.rectifier import Rectifier
 from stage2_segment.predict import predict as stage2_predict
 
@@ -61,7 +62,8 @@ class DigitizerOptions:
 class Reading:
     """What a digitizer read from one image: lead -> mV (the lengths asked for, from the start of the lead's
     printed window), the rectified page it read them from (None when no image was read), per lead {"trace_prob",
-    "gap_share"} (``pagekit.extract``), flags of what went wrong on the way (``no_page``, ``lattice_fallback``:
+    "gap_share", "near_share", "fit_db"} (``pagekit.extract``) and "expected_snr_db" (``pagekit.confidence``: with
+    the shipped stage 2), flags of what went wrong on the way (``no_page``, ``lattice_fallback``:
     ``stage1_rectify.rectifier``), the layout it was read as, and, when nothing was read, why (``failure``)."""
     leads: dict[str, np.ndarray]
     page: np.ndarray | None = None
@@ -224,6 +226,7 @@ class Digitizer(BaseDigitizer):
             raise ValueError(f"layout={self.layout} needs a stage 2 that reads any rows (model=series, as the shipped "
                              f"weights/stage2.pt); this one is model={m2.get('name')}, which reads only "
                              f"{G.DEFAULT_LAYOUT}: pass layout={G.DEFAULT_LAYOUT}")
+        self.calibration = calibration_for(self.checkpoints, len(self.stages[2][2]), CALIBRATION)
         self.k = G.scales(m2["page_k"])
         self.timer = Timer(self.device)
         self.rectifier = Rectifier(self.stages, self.k, rectify, stage0_tta, batch_size, self.device, self.timer)
@@ -387,18 +390,33 @@ class Digitizer(BaseDigitizer):
             _outside_image(leads, layout, fs, found.image_cols, self.k[0])
         return Reading(leads, page, confidence, flags, layout, notes=notes)
 
+    def expect(self, reading: Reading, fs: int) -> Reading:
+        """Each lead's ``expected_snr_db`` added to its confidence, and the leads expected below the calibration's
+        threshold noted as a doubt (nothing without a calibration for this stage 2)."""
+        if self.calibration is None or reading.failure:
+            return reading
+        expected = self.calibration.expected_snr_db(reading.leads, reading.confidence, reading.flags, fs,
+                                                    reading.layout.strips)
+        for lead, db in expected.items():
+            reading.confidence[lead]["expected_snr_db"] = round(db, 2)
+        low = {lead: db for lead, db in expected.items() if db < self.calibration.check_below_db}
+        if low:
+            reading.notes.append(f"expected to read below {self.calibration.check_below_db:.0f} dB: "
+                                 + ", ".join(f"{lead} ({db:.1f})" for lead, db in low.items()))
+        return reading
+
     def run(self, paths: list[Path], fs: list[int], lengths: list[dict[str, int] | None]) -> list[Reading]:
         """Several images at once (one batch per stage) -> a Reading per image."""
         with self.timer("read"):
             images = [read_image(p) for p in paths]
         pages, flags = self.rectifier.rectify(images, paths)
         if self.layout == "auto":
-            return [self.read_auto(image, page, flag, f, n)
+            return [self.expect(self.read_auto(image, page, flag, f, n), f)
                     for image, page, flag, f, n in zip(images, pages, flags, fs, lengths)]
         layout = get_layout(self.layout)
         probs = self.probabilities(pages, layout)
         out = []
         for prob, page, flag, f, n in zip(probs, pages, flags, fs, lengths):
             leads, confidence = self.extract(prob, f, n, layout)
-            out.append(Reading(leads, page, confidence, flag, layout))
+            out.append(self.expect(Reading(leads, page, confidence, flag, layout), f))
         return out

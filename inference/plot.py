@@ -9,10 +9,12 @@ from data import geometry as G
 
 
 def plot_leads(page: np.ndarray, leads: dict[str, np.ndarray], fs: int, k=1.0, title: str = "",
-               truth: dict[str, np.ndarray] | None = None, grid: bool = True, layout=None):
+               truth: dict[str, np.ndarray] | None = None, grid: bool = True, layout=None,
+               expected: dict[str, float] | None = None):
     """BGR rectified page at scale k + lead -> mV (each lead's own window) -> matplotlib Figure.  ``truth``: lead ->
     mV over the same windows, drawn in red under the digitized blue; ``grid``: the canonical 5 mm lines in cyan;
-    ``layout``: the page's (default: the competition's)."""
+    ``layout``: the page's (default: the competition's); ``expected``: lead -> expected SNR in dB, written beside
+    each lead's name."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -35,8 +37,9 @@ def plot_leads(page: np.ndarray, leads: dict[str, np.ndarray], fs: int, k=1.0, t
                 continue
             t = (a + np.arange(len(values))) / fs
             ax.plot(G.time_to_x(t, kx), G.mv_to_y(np.asarray(values), slot.row, ky, layout), lw=lw, color=colour)
-        ax.text(G.time_to_x(slot.t0, kx) + 4, G.mv_to_y(1.6, slot.row, ky, layout), slot.lead, color="tab:blue",
-                fontsize=8)
+        db = (expected or {}).get(slot.lead)
+        ax.text(G.time_to_x(slot.t0, kx) + 4, G.mv_to_y(1.6, slot.row, ky, layout),
+                slot.lead + (f" ~{db:.0f} dB" if db is not None else ""), color="tab:blue", fontsize=8)
     ax.set_axis_off()
     ax.set_title(title or "digitized leads (blue) over the rectified page")
     fig.tight_layout()

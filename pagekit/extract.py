@@ -27,6 +27,9 @@ from data import geometry as G
 from pagekit import limb_leads
 
 
+NEAR_MM = 1.5          # another row's path this close to a lead's: the columns counted in ``near_share``
+
+
 @dataclass
 class ExtractConfig:
     method: str = "argmax"         # argmax | viterbi
@@ -261,22 +264,29 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
                             cfg: ExtractConfig | None = None, layout=None, rows=None
                             ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     """``extract_leads`` and, per lead, how sure it was: ``trace_prob`` (the mean probability at the traced pixel
-    over the lead's columns) and ``gap_share`` (the share of its columns below ``min_prob``, filled by PCHIP).
+    over the lead's columns), ``gap_share`` (the share of its columns below ``min_prob``, filled by PCHIP),
+    ``near_share`` (the share of its columns where another row's path runs within ``NEAR_MM``: a wave reaching
+    into a neighbour's row, where a path may take the other trace) and, for a limb lead the Einthoven/Goldberger
+    fit moved, ``fit_db`` (its power over the power of the fit's change, dB: low where the reads disagreed).
     A lead printed twice (in a row and as a rhythm strip) is read from its strip.  ``rows``: what
     :func:`read_rows` gave on these probabilities with a layout of the same rows (read once, named twice)."""
     cfg = cfg or ExtractConfig()
     lay = G.as_layout(layout)
-    kx, _ = G.scales(k)
+    kx, ky = G.scales(k)
     rows_mv, p_rows = rows if rows is not None else read_rows(probs, k, cfg, lay)
+    ys = np.stack([G.mv_to_y(v, r, ky, lay) for r, v in enumerate(rows_mv)]) if rows_mv else np.zeros((0, 0))
     out: dict[str, np.ndarray] = {}
     confidence: dict[str, dict] = {}
     for slot in lay.slots():
         if slot != lay.lead_slot(slot.lead) or slot.lead not in lengths:
             continue                                  # a lead with a strip is read from it; its short slot may blend
         out[slot.lead] = slot_values(rows_mv[slot.row], slot, fs, lengths[slot.lead], kx, lay)
-        p_at = p_rows[slot.row][slot_columns(slot, probs.shape[2], kx)]
+        cols = slot_columns(slot, probs.shape[2], kx)
+        p_at = p_rows[slot.row][cols]
+        gap = np.abs(np.delete(ys[:, cols], slot.row, 0) - ys[slot.row, cols]).min(0, initial=np.inf)
         confidence[slot.lead] = {"trace_prob": float(p_at.mean()) if p_at.size else 0.0,
-                                 "gap_share": float((p_at < cfg.min_prob).mean()) if p_at.size else 1.0}
+                                 "gap_share": float((p_at < cfg.min_prob).mean()) if p_at.size else 1.0,
+                                 "near_share": float((gap < NEAR_MM * G.PX_PER_MM * ky).mean()) if p_at.size else 0.0}
     if lay.rows != G.LAYOUT:                          # the limb-lead fit knows the 3x4 rows' time windows only
         return out, confidence
     short = None
@@ -289,5 +299,10 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
         if cfg.blend_short_ii > 0 and len(out.get(G.RHYTHM_LEAD, ())) >= b:
             ii = out[G.RHYTHM_LEAD]
             ii[a:b] = (1 - cfg.blend_short_ii) * ii[a:b] + cfg.blend_short_ii * short
+    before = {lead: out[lead] for lead in limb_leads.LIMB if lead in out}
     limb_leads.project(out, fs, cfg.einthoven, cfg.einthoven_robust, short)
+    for lead, v in before.items():
+        if out[lead] is not v and len(v):
+            power, change = np.var(v), np.mean((out[lead] - v) ** 2)
+            confidence[lead]["fit_db"] = float(10 * np.log10(max(power, 1e-6) / max(change, 1e-6)))
     return out, confidence

@@ -19,6 +19,7 @@ from engine.checkpoint import load
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 HF_PREFIX = "hf://"
+CALIBRATION = WEIGHTS_DIR / "confidence.json"     # expected_snr_db's fit for weights/stage2.pt (pagekit.confidence)
 
 
 class WeightsNotFound(FileNotFoundError):

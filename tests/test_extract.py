@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from data import geometry as G
-from pagekit.extract import ExtractConfig, extract_leads, row_positions, slot_values
+from pagekit.extract import ExtractConfig, extract_leads, row_positions, slot_columns, slot_values
 from pagekit.metric import align_signals, lead_powers
 
 FS = 500
@@ -322,3 +322,49 @@ def test_a_row_searched_at_the_page_edge_keeps_its_pixels():
         got, _ = _row_in_band(prob, row, 1.0, 1.0, ExtractConfig(), layout=lay)
         parabola = y + 0.5 * (above - below) / (above - 2.0 + below)
         assert abs(parabola - y) > 0.1 and np.allclose(got, parabola, atol=1e-6)
+
+
+def test_near_share_counts_the_columns_where_another_rows_path_runs_within_1_5_mm():
+    """Row 0's path dips 3.5 mV for 100 columns of V1's slot, to 8 px above row 1's baseline: exactly those columns
+    of V1 and of V2 below it are near another row's path; no other lead has one (paths given by hand)."""
+    from pagekit.extract import NEAR_MM, extract_with_confidence
+
+    w, h = G.page_size(1.0)
+    probs = np.full((G.N_ROWS, h, w), 0.9, np.float32)
+    rows_mv = [np.zeros(w) for _ in range(G.N_ROWS)]
+    v1 = next(s for s in G.lead_slots() if s.lead == "V1")
+    x0 = int(G.time_to_x(v1.t0)) + 50
+    gap_mv = (G.BASELINES[1] - G.BASELINES[0]) / G.PX_PER_MV
+    rows_mv[0][x0:x0 + 100] = -(gap_mv - 8 / G.PX_PER_MV)                 # down to 8 px above row 1's baseline
+    assert 8 < NEAR_MM * G.PX_PER_MM < 283.5 / 2
+    lengths = {lead: 100 for lead in G.LEADS}
+    paths = (rows_mv, [np.full(w, 0.9)] * G.N_ROWS)
+    _, conf = extract_with_confidence(probs, lengths, FS, 1.0, ExtractConfig(), rows=paths)
+    n_cols = len(range(w)[slot_columns(v1, w, 1.0)])
+    assert conf["V1"]["near_share"] == conf["V2"]["near_share"] == pytest.approx(100 / n_cols)
+    assert all(c["near_share"] == 0 for lead, c in conf.items() if lead not in ("V1", "V2"))
+
+
+def test_fit_db_is_lowest_for_the_limb_lead_the_fit_had_to_move():
+    """aVL read 1.5 mV off for its last 0.6 s: the limb fit moves it most, so its fit_db is the lowest of the six
+    and far below its value when read right; leads outside the fit have none."""
+    from pagekit.extract import extract_with_confidence
+    from pagekit.limb_leads import LIMB
+
+    base, truth = _render()
+    one, two = _signal(0), _signal(1)
+    limb = {lead: (lambda t, a=a, b=b: a * one(t) + b * two(t)) for lead, (a, b) in LIMB.items()}
+    lengths = {lead: len(v) for lead, v in truth.items()}
+    fit_db = {}
+    for astray in (False, True):
+        probs = base
+        for slot in G.lead_slots():
+            if slot.lead in limb:
+                off = astray and slot.lead == "aVL"
+                probs = _redraw(probs, slot, (lambda t, f=limb[slot.lead], off=off: f(t) + np.where(off & (t > 4.4),
+                                                                                                     1.5, 0.0)))
+        _, conf = extract_with_confidence(probs, lengths, FS, 1.0, ExtractConfig(einthoven=1.0))
+        assert all("fit_db" not in conf[lead] for lead in G.LEADS if lead not in LIMB)
+        fit_db[astray] = {lead: conf[lead]["fit_db"] for lead in LIMB}
+    assert min(fit_db[True], key=fit_db[True].get) == "aVL"
+    assert fit_db[True]["aVL"] < fit_db[False]["aVL"] - 10 and fit_db[True]["aVL"] < 10
