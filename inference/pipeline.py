@@ -390,6 +390,17 @@ class Digitizer(BaseDigitizer):
             _outside_image(leads, layout, fs, found.image_cols, self.k[0])
         return Reading(leads, page, confidence, flags, layout, notes=notes)
 
+    def finish(self, reading: Reading, fs: int) -> Reading:
+        """A reading's verdict: none where over half of its leads were mostly filled across gaps (the leads written
+        would be PCHIP's, not the page's: a synthetic page read with its rows off them came out so at -10 to 0 dB),
+        else each lead's expectation (:meth:`expect`)."""
+        gappy = [lead for lead, c in reading.confidence.items() if c["gap_share"] > Reading.MAX_GAP_SHARE]
+        if reading.failure or len(gappy) * 2 <= len(reading.confidence):
+            return self.expect(reading, fs)
+        return Reading({}, reading.page, {}, reading.flags, None, failure=(
+            f"little trace found: {len(gappy)} of {len(reading.confidence)} leads of {reading.layout.name} more than "
+            f"half filled across gaps (a page too faint for stage 2, or rows where no trace is)"))
+
     def expect(self, reading: Reading, fs: int) -> Reading:
         """Each lead's ``expected_snr_db`` added to its confidence, and the leads expected below the calibration's
         threshold noted as a doubt (nothing without a calibration for this stage 2)."""
@@ -411,12 +422,12 @@ class Digitizer(BaseDigitizer):
             images = [read_image(p) for p in paths]
         pages, flags = self.rectifier.rectify(images, paths)
         if self.layout == "auto":
-            return [self.expect(self.read_auto(image, page, flag, f, n), f)
+            return [self.finish(self.read_auto(image, page, flag, f, n), f)
                     for image, page, flag, f, n in zip(images, pages, flags, fs, lengths)]
         layout = get_layout(self.layout)
         probs = self.probabilities(pages, layout)
         out = []
         for prob, page, flag, f, n in zip(probs, pages, flags, fs, lengths):
             leads, confidence = self.extract(prob, f, n, layout)
-            out.append(self.expect(Reading(leads, page, confidence, flag, layout), f))
+            out.append(self.finish(Reading(leads, page, confidence, flag, layout), f))
         return out

@@ -78,3 +78,21 @@ def test_a_reading_gets_each_leads_expectation_and_a_doubt_for_the_leads_below_t
     assert Digitizer.expect(SimpleNamespace(calibration=rule), clean, FS).status == "ok"
     untouched = Reading(leads, None, {lead: dict(c) for lead, c in conf.items()}, {})
     assert Digitizer.expect(SimpleNamespace(calibration=None), untouched, FS).confidence == conf    # no calibration
+
+
+def test_a_reading_mostly_filled_across_gaps_is_not_written():
+    from inference.pipeline import Digitizer, Reading
+
+    t = np.arange(FS * 10) / FS
+    leads = {lead: np.sin(2 * np.pi * t) for lead in G.LEADS}
+
+    def reading(n_gappy: int) -> Reading:
+        conf = {lead: {"trace_prob": 0.9, "gap_share": 0.8 if i < n_gappy else 0.1} for i, lead in enumerate(G.LEADS)}
+        return Reading(dict(leads), None, conf, {})
+
+    judge = SimpleNamespace(calibration=None, expect=lambda r, fs: r)
+    half = Digitizer.finish(judge, reading(6), FS)
+    assert half.status == "check" and half.leads.keys() == leads.keys()         # 6 of 12: read, with a doubt
+    most = Digitizer.finish(judge, reading(7), FS)
+    assert most.status == "failed" and not most.leads
+    assert most.failure.startswith("little trace found: 7 of 12 leads of 3x4+II")
