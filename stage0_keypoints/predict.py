@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from pagekit.image import letterbox, rot90_points
-from stage0_keypoints.decode import decode_heatmaps, fit_page, peak_candidates
+from stage0_keypoints.decode import OUTSIDE_MM, decode_heatmaps, fit_page, outside_mm, peak_candidates
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Stage0Result:
     confidence: np.ndarray       # (17,) heatmap peaks
     inliers: int
     reproj_mm: float
-    ok: bool
+    ok: bool                     # a plausible page outline, on the image (decode.outside_mm)
 
 
 @torch.no_grad()
@@ -65,6 +65,7 @@ def predict(model, images: list[np.ndarray], input_size: int, device=None, batch
             c = np.stack([a[1] for a in argmax[j]])
             fallback = (p * c[..., None]).sum(0) / np.maximum(c.sum(0), 1e-9)[:, None] / s   # confidence-weighted
             kp = fit.keypoints if fit.keypoints is not None else fallback
+            seen = fit.ok and outside_mm(fit.H, chunk[j].shape) <= OUTSIDE_MM      # not an outline guessed off it
             results.append(Stage0Result(int(orient[j].argmax()), fit.H, kp, c.mean(0), fit.inliers, fit.reproj_mm,
-                                        fit.ok))
+                                        seen))
     return results

@@ -1,6 +1,7 @@
 """Stage 0 post-processing: sub-pixel heatmap decoding, the RANSAC homography, batched prediction."""
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from data import geometry as G
@@ -157,3 +158,14 @@ def test_a_homography_that_folds_the_page_is_not_a_page():
     far = cv2.getPerspectiveTransform(page, beyond) @ np.diag([1.0, 1.0, 1.0])
     far[2] = [0.001, 0.0, -1.0]                                                   # the horizon crosses the page
     assert not plausible_page(np.linalg.inv(far))
+
+
+def test_a_page_outline_outside_the_image_is_measured_in_mm_of_the_page():
+    """An image of the whole page: its corners on the image's.  An image cut to rows 300-1300 and columns 100-2100
+    of the page, at half size: the corners fall 400 px (50.8 mm) below it and 300 px (38.1 mm) above."""
+    from stage0_keypoints.decode import OUTSIDE_MM, outside_mm
+
+    assert outside_mm(np.eye(3), (1700, 2200)) == pytest.approx(0.0, abs=0.1)
+    crop = np.array([[2.0, 0, 100], [0, 2.0, 300], [0, 0, 1]])        # image px -> page px
+    assert outside_mm(crop, (500, 1000)) == pytest.approx(400 / G.PX_PER_MM, rel=0.01)
+    assert outside_mm(crop, (500, 1000)) > OUTSIDE_MM > outside_mm(np.eye(3), (1700, 2200))
