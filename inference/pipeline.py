@@ -62,7 +62,7 @@ class DigitizerOptions:
 class Reading:
     """What a digitizer read from one image: lead -> mV (the lengths asked for, from the start of the lead's
     printed window), the rectified page it read them from (None when no image was read), per lead {"trace_prob",
-    "gap_share", "near_share", "fit_db"} (``pagekit.extract``) and "expected_snr_db" (``pagekit.confidence``: with
+    "gap_share", "near_share", "steep_prob", "fit_db"} (``pagekit.extract``) and "expected_snr_db" (``pagekit.confidence``: with
     the shipped stage 2), flags of what went wrong on the way (``no_page``, ``lattice_fallback``:
     ``stage1_rectify.rectifier``), the layout it was read as, and, when nothing was read, why (``failure``)."""
     leads: dict[str, np.ndarray]

@@ -269,8 +269,8 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
     ``near_share`` (the share of its columns where another row's path runs within ``NEAR_MM``: a wave reaching
     into a neighbour's row, where a path may take the other trace), ``steep_prob`` (the mean probability over the
     steepest ``STEEP_SHARE`` of its columns: QRS flanks, which stage 2 lights faintest) and, for a limb lead the
-    Einthoven/Goldberger
-    fit moved, ``fit_db`` (its power over the power of the fit's change, dB: low where the reads disagreed).
+    Einthoven/Goldberger fit moved, ``fit_db`` (its power over the power of the fit's change, dB: low where the
+    reads disagreed).
     A lead printed twice (in a row and as a rhythm strip) is read from its strip.  ``rows``: what
     :func:`read_rows` gave on these probabilities with a layout of the same rows (read once, named twice)."""
     cfg = cfg or ExtractConfig()
@@ -286,12 +286,12 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
         out[slot.lead] = slot_values(rows_mv[slot.row], slot, fs, lengths[slot.lead], kx, lay)
         cols = slot_columns(slot, probs.shape[2], kx)
         p_at = p_rows[slot.row][cols]
-        gap = np.abs(np.delete(ys[:, cols], slot.row, 0) - ys[slot.row, cols]).min(0, initial=np.inf)
+        apart = np.abs(np.delete(ys[:, cols], slot.row, 0) - ys[slot.row, cols]).min(0, initial=np.inf)
         slope = np.abs(np.gradient(ys[slot.row, cols])) if p_at.size > 1 else np.zeros(p_at.size)
         steep = p_at[slope >= np.quantile(slope, 1 - STEEP_SHARE)] if p_at.size else p_at
         confidence[slot.lead] = {"trace_prob": float(p_at.mean()) if p_at.size else 0.0,
                                  "gap_share": float((p_at < cfg.min_prob).mean()) if p_at.size else 1.0,
-                                 "near_share": float((gap < NEAR_MM * G.PX_PER_MM * ky).mean()) if p_at.size else 0.0,
+                                 "near_share": float((apart < NEAR_MM * G.PX_PER_MM * ky).mean()) if p_at.size else 0.0,
                                  "steep_prob": float(steep.mean()) if steep.size else 0.0}
     if lay.rows != G.LAYOUT:                          # the limb-lead fit knows the 3x4 rows' time windows only
         return out, confidence
