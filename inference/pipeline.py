@@ -62,9 +62,10 @@ class DigitizerOptions:
 class Reading:
     """What a digitizer read from one image: lead -> mV (the lengths asked for, from the start of the lead's
     printed window), the rectified page it read them from (None when no image was read), per lead {"trace_prob",
-    "gap_share", "near_share", "steep_prob", "fit_db"} (``pagekit.extract``) and "expected_snr_db" (``pagekit.confidence``: with
-    the shipped stage 2), flags of what went wrong on the way (``no_page``, ``lattice_fallback``:
-    ``stage1_rectify.rectifier``), the layout it was read as, and, when nothing was read, why (``failure``)."""
+    "gap_share", "near_share", "steep_prob", "fit_db"} (``pagekit.extract``) and "expected_snr_db"
+    (``pagekit.confidence``: with the shipped stage 2), flags of what went wrong on the way (``no_page``,
+    ``lattice_fallback``: ``stage1_rectify.rectifier``), the layout it was read as, and, when nothing was read, why
+    (``failure``)."""
     leads: dict[str, np.ndarray]
     page: np.ndarray | None = None
     confidence: dict[str, dict] = field(default_factory=dict)
@@ -78,6 +79,10 @@ class Reading:
     # unusable lattice.  Half a lead filled across gaps means there was little trace to follow.
     MAX_GAP_SHARE = 0.5
 
+    def gappy(self) -> list[str]:
+        """The leads more than ``MAX_GAP_SHARE`` filled across gaps."""
+        return [lead for lead, c in self.confidence.items() if c.get("gap_share", 0.0) > self.MAX_GAP_SHARE]
+
     def doubts(self) -> list[str]:
         """Why this reading should be checked by eye before use (empty: none known)."""
         out = list(self.notes)
@@ -89,7 +94,7 @@ class Reading:
                        "was read as the page")
         if self.flags.get("lattice_fallback") and not self.flags.get("grid_page"):
             out.append("the 5 mm grid could not be followed, the page outline alone placed it")
-        gappy = [lead for lead, c in self.confidence.items() if c.get("gap_share", 0.0) > self.MAX_GAP_SHARE]
+        gappy = self.gappy()
         if gappy:
             out.append(f"little trace found for {', '.join(gappy)} (over half of it filled across gaps)")
         return out
@@ -394,7 +399,7 @@ class Digitizer(BaseDigitizer):
         """A reading's verdict: none where over half of its leads were mostly filled across gaps (the leads written
         would be PCHIP's, not the page's: a synthetic page read with its rows off them came out so at -10 to 0 dB),
         else each lead's expectation (:meth:`expect`)."""
-        gappy = [lead for lead, c in reading.confidence.items() if c["gap_share"] > Reading.MAX_GAP_SHARE]
+        gappy = reading.gappy()
         if reading.failure or len(gappy) * 2 <= len(reading.confidence):
             return self.expect(reading, fs)
         return Reading({}, reading.page, {}, reading.flags, None, failure=(

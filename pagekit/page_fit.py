@@ -6,9 +6,9 @@
    that run across the page (a label or a line of text covers a patch of it), counted and checked for spacing, give
    the layout's structure, and the layout's baselines are the rows found: 3 evenly spaced rows are ``3x4``, with
    1-3 strips under them ``3x4+...`` (strips named by ``layout_match.name_strips`` later), 7 rows ``6x2+II``, 12
-   rows ``12x1``.  Six rows are 3x4 with three strips or 6x2: read as the former, whose
-   strips must then each repeat a lead of the rows; where none does, as 6x2 if its six limb leads (printed over the
-   same 5 s) obey Einthoven and Goldberger to ``LIMB_DB`` (``inference.pipeline``), else refused.
+   rows ``12x1``.  Six rows are 3x4 with three strips or 6x2: read as the former, whose strips must then each
+   repeat a lead of the rows; where none does, as 6x2 if its six limb leads (printed over the same 5 s) obey
+   Einthoven and Goldberger to ``LIMB_DB`` (``inference.pipeline``), else refused.
 2. Time origin (``time_origin``): the rows' traces span the 10 s (250 mm); a calibration pulse (1 mV for a few
    mm) before or after them is left out, and where the traces span more than 10 s with no pulse recognised, the
    10 s are those before their end; a page cut at one side keeps the time of the other.

@@ -12,8 +12,9 @@ A folder without index.csv is read as eik_dev's: ``train/<id>/<id>-<type>.png`` 
 Per image: every printed segment of its JSON (a lead printed twice is scored twice, from the same column), the
 metric's alignment per segment (best shift within 0.2 s, offset removed), ratio = signal / noise over the segments
 capped at 384; per layout 10*log10(mean ratio).  Prints per layout the dB, how many pages were read as their own
-layout, and the verdicts; writes the per-image table to ``out``.  ``crop_mm``: each image first cut to the box of
-its plotted samples widened by that many mm (the crops are kept beside ``out``), as real paper is mostly scanned.  A page not read scores as all zeros.
+layout, and the verdicts; writes the per-image table to ``out``.  A page not read scores as all zeros.
+``crop_mm``: each image first cut to the box of its plotted samples widened by that many mm (the crops are kept
+beside ``out``), as real paper is mostly scanned.
 Validation only: never train or tune per image on it.
 """
 from __future__ import annotations
