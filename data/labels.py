@@ -1,8 +1,9 @@
 """Label files written by the generator beside each image: the single source of truth for all stage targets.
 
 ``{stem}.label.json`` holds the keypoints (13 lead-name centres), page corners, the 5 mm grid lattice with its
-indices, the orientation and the recipe; ``{stem}.map.npz`` holds the dense map: image pixel position of every
-canonical page point on a grid of stride ``MAP_STRIDE`` canonical px.  Warping either way derives from that map.
+indices, the orientation, the recipe and the page layout; ``{stem}.map.npz`` holds the dense map: image pixel
+position of every canonical page point on a grid of stride ``MAP_STRIDE`` canonical px.  Warping either way derives
+from that map.
 """
 from __future__ import annotations
 
@@ -55,12 +56,17 @@ class PageLabel:
     lattice_ij: np.ndarray                # (N, 2) their (column, row) lattice indices
     map_xy: np.ndarray                    # (gh, gw, 2) image px of canonical points (x=c*stride, y=r*stride)
     recipe: list = field(default_factory=list)
+    # The page layout printed (data.layout).  The keypoints are the competition page's 13 lead-name positions
+    # whatever it is: stage 0 learns them from 3x4+II pages only; stages 1 and 2 read any layout.
+    layout: str = G.DEFAULT_LAYOUT
 
     @classmethod
-    def from_tracked(cls, tracked, image_size, image_type, orientation, recipe) -> "PageLabel":
+    def from_tracked(cls, tracked, image_size, image_type, orientation, recipe,
+                     layout: str = G.DEFAULT_LAYOUT) -> "PageLabel":
         _, ij = G.grid_lattice()
         return cls(tuple(image_size), image_type, orientation, tracked["keypoints"], tracked["corners"],
-                   tracked["lattice"], ij, tracked["map"].reshape(*map_grid_shape(), 2).astype(np.float32), recipe)
+                   tracked["lattice"], ij, tracked["map"].reshape(*map_grid_shape(), 2).astype(np.float32), recipe,
+                   layout)
 
     # ---- io --------------------------------------------------------------------------------------------------
     def save(self, json_path: str | Path) -> None:
@@ -69,7 +75,8 @@ class PageLabel:
         doc = {"image_size": list(self.image_size), "image_type": self.image_type, "orientation": self.orientation,
                "keypoint_names": keypoint_names(), "keypoints": r(self.keypoints), "corners": r(self.corners),
                "lattice": r(self.lattice), "lattice_ij": np.asarray(self.lattice_ij).tolist(),
-               "map_file": _map_path(json_path).name, "map_stride": MAP_STRIDE, "recipe": self.recipe}
+               "map_file": _map_path(json_path).name, "map_stride": MAP_STRIDE, "recipe": self.recipe,
+               "layout": self.layout}
         with atomic_path(_map_path(json_path)) as tmp:       # the map first: a label file never names a missing map
             np.savez_compressed(tmp, map_xy=self.map_xy)
         write_text(json_path, json.dumps(doc))
@@ -84,7 +91,7 @@ class PageLabel:
             map_xy = np.load(json_path.parent / doc["map_file"])["map_xy"]
             return cls(tuple(doc["image_size"]), doc["image_type"], doc["orientation"], np.array(doc["keypoints"]),
                        np.array(doc["corners"]), np.array(doc["lattice"]), np.array(doc["lattice_ij"]), map_xy,
-                       doc["recipe"])
+                       doc["recipe"], doc.get("layout", G.DEFAULT_LAYOUT))     # files written before layouts
         except json.JSONDecodeError as e:
             raise LabelFileError(f"label file {json_path} is not valid JSON ({e}); regenerate it") from None
         except KeyError as e:

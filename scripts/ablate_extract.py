@@ -73,7 +73,8 @@ def main(argv=None) -> pd.DataFrame:
     probs, truths = [], []
     for i in tqdm(range(n), desc="stage 2"):
         item = val[i]
-        p = forward_probs(model, item["image"][None], item["coords"][None], opts.tta_flip)
+        p = forward_probs(model, item["image"][None], item["coords"][None], opts.tta_flip,
+                          baselines=item["baselines"][None])
         probs.append(p[0, :, :h, :w].numpy().astype(np.float16))
         truths.append(val.truth(i))
     rows = []

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from data import geometry as G
 from data.labels import PageLabel, label_path
 from engine.cache import CachedDataset, cache_all, item_path, save_item
 from pagekit.image import letterbox, read_image, rot90_points
@@ -25,6 +26,8 @@ def cache_item(image_path: Path, cache_dir: Path, size: int) -> Path:
     if out.is_file():
         return out
     label = PageLabel.load(label_path(image_path))
+    if label.layout != G.DEFAULT_LAYOUT:     # its keypoints are where 3x4+II would print the names, not on ink
+        raise ValueError(f"a {label.layout} page: stage 0 learns the lead names of the competition's 3x4+II")
     img, s = letterbox(read_image(image_path), size)
     return save_item(out, image=img, scale=s, keypoints=image_keypoints(label) * s,
                      orientation=label.orientation, jac=px_per_mm_jacobians(label), type=label.image_type,

@@ -89,18 +89,32 @@ class SeriesNet(nn.Module):
         x = coords[:, :1, :1].float().unsqueeze(1).expand(B, len(bounds), 1, h, W)
         return torch.cat([x, y], 2).reshape(-1, 2, h, W)
 
+    def _bounds(self, baselines) -> list[tuple[int, int]]:
+        """Strip rows of each baseline (canonical px); a NaN baseline (a padding row) gets a strip just above the
+        page: white, and never pasted back."""
+        bl = [float(b) for b in baselines]
+        bounds = strips.strip_bounds(self.ky, self.strip_mv, [b if b == b else 0.0 for b in bl])
+        h = bounds[0][1] - bounds[0][0]
+        return [(-h, 0) if b != b else ab for b, ab in zip(bl, bounds)]
+
     def forward(self, batch: dict) -> dict:
         """batch["image"] (B, 3, H, W) must be whole page columns (a crop in x only), y = 0 at the page top.
-        ``batch["baselines"]`` (optional): the rows of another layout (canonical px): one strip and one output
+        ``batch["baselines"]`` (optional): the rows of another layout (canonical px), one list for the batch or a
+        (B, R) tensor, one row of baselines per page (training items, NaN = padding): one strip and one output
         channel per row.  Each strip shows the model its row's trace among its neighbours', so a model trained on
         the competition's four rows reads other rows too (docs/layouts.md)."""
         image, coords = batch["image"], batch["coords"]
-        bounds = self.bounds if batch.get("baselines") is None else strips.strip_bounds(
-            self.ky, self.strip_mv, list(batch["baselines"]))
         B, _, H, W = image.shape
-        s = strips.cut(image.float(), bounds, fill=255.0)                    # (B, R, 3, h, W), white beyond the page
-        R, h = s.shape[1], s.shape[3]
-        sc = self._strip_coords(coords, bounds)
+        bl = batch.get("baselines")
+        if bl is None:
+            per_page = [self.bounds] * B
+        elif torch.is_tensor(bl) and bl.dim() == 2:
+            per_page = [self._bounds(row) for row in bl.tolist()]
+        else:
+            per_page = [self._bounds(bl)] * B
+        s = torch.cat([strips.cut(image[i:i + 1].float(), b, fill=255.0) for i, b in enumerate(per_page)])
+        R, h = s.shape[1], s.shape[3]                                          # (B, R, 3, h, W), white off the page
+        sc = torch.cat([self._strip_coords(coords[i:i + 1], b) for i, b in enumerate(per_page)])
         x = torch.cat([self.input(s.reshape(B * R, -1, h, W)), sc * 2 - 1], 1)
 
         def encode(x):
@@ -109,5 +123,6 @@ class SeriesNet(nn.Module):
         feats = maybe_checkpoint(encode, x, self.grad_checkpointing)
         dec = maybe_checkpoint(self.unet.decoder, feats, self.grad_checkpointing)
         logits = self.head(dec, sc).view(B, R, h, W)
-        page, covered = strips.paste(logits, bounds, H, OFF_STRIP_LOGIT)
-        return {"logits": page, "weight": covered[None, :, :, None].expand(B, -1, -1, W)}
+        pasted = [strips.paste(logits[i:i + 1], b, H, OFF_STRIP_LOGIT) for i, b in enumerate(per_page)]
+        return {"logits": torch.cat([p for p, _ in pasted]),
+                "weight": torch.stack([c for _, c in pasted])[:, :, :, None].expand(B, -1, -1, W)}

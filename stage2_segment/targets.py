@@ -14,15 +14,17 @@ from data import geometry as G
 from data.geometry import trace_points
 
 
-def row_columns(signals: pd.DataFrame, fs: int, k=1.0) -> np.ndarray:
-    """(4, W) y (page px at scale k or (kx, ky)) of each row's trace at every integer column; NaN off the trace."""
+def row_columns(signals: pd.DataFrame, fs: int, k=1.0, layout=None) -> np.ndarray:
+    """(R, W) y (page px at scale k or (kx, ky)) of each printed row's trace at every integer column (R rows of
+    ``layout``, default the competition's four); NaN off the trace."""
     kx, ky = G.scales(k)
     w, _ = G.page_size(k)
-    pts = trace_points(signals, fs)
-    out = np.full((G.N_ROWS, w), np.nan, np.float32)
+    lay = G.as_layout(layout)
+    pts = trace_points(signals, fs, lay)
+    out = np.full((lay.n_rows, w), np.nan, np.float32)
     cols = np.arange(w, dtype=np.float64)
-    for r in range(G.N_ROWS):
-        p = np.concatenate([pts[i] for i, s in enumerate(G.lead_slots()) if s.row == r])
+    for r in range(lay.n_rows):
+        p = np.concatenate([pts[i] for i, s in enumerate(lay.slots()) if s.row == r])
         p = p[np.argsort(p[:, 0], kind="stable")] * (kx, ky)
         inside = (cols >= p[0, 0]) & (cols <= p[-1, 0])
         out[r, inside] = np.interp(cols[inside], p[:, 0], p[:, 1])

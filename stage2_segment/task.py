@@ -60,10 +60,11 @@ def loss(batch: dict, out: dict, cfg):
 
 
 def score_pages(probs: np.ndarray, truths: list, k, ecfg: ExtractConfig) -> list[dict]:
-    """(N, 4, H, W) page probabilities + [(fs, type, true leads)] -> one row per image with its SNR ratio."""
+    """(N, R, H, W) page probabilities + [(fs, type, true leads, layout)] -> one row per image with its SNR ratio
+    (each page's first ``layout.n_rows`` channels: the rest pad a batch of layouts with fewer rows)."""
     rows = []
-    for p, (fs, image_type, leads) in zip(probs, truths):
-        pred = extract_leads(p, {lead: len(v) for lead, v in leads.items()}, fs, k, ecfg)
+    for p, (fs, image_type, leads, layout) in zip(probs, truths):
+        pred = extract_leads(p[:layout.n_rows], {lead: len(v) for lead, v in leads.items()}, fs, k, ecfg, layout)
         rows.append({"type": image_type, "ratio": image_ratio(leads, pred, fs)})
     return rows
 
@@ -78,7 +79,7 @@ def validate(model, loader, cfg, device) -> dict:
         b = to_device(batch, device)
         out = model(b)
         losses.append(float(loss(b, out, cfg)[0]))
-        probs = forward_probs(model, b["image"], b["coords"], tta, out)[..., :h, :w].cpu().numpy()
+        probs = forward_probs(model, b["image"], b["coords"], tta, out, b.get("baselines"))[..., :h, :w].cpu().numpy()
         rows += score_pages(probs, [ds.truth(int(i)) for i in batch["idx"]], ds.k, ecfg)
     snr = lambda rs: {"snr_db": float(to_db(np.mean([r["ratio"] for r in rs])))}     # noqa: E731
     return {"loss": float(np.mean(losses)), **flat_metrics(*summarize_by_type(rows, snr))}
@@ -90,6 +91,7 @@ def preview(model, ds: SegmentDataset, cfg, device, n: int = 2) -> list[np.ndarr
     out = []
     for i in range(min(n, len(ds))):
         item = ds[i]
-        prob = forward_probs(model, item["image"][None].to(device), item["coords"][None].to(device))
+        prob = forward_probs(model, item["image"][None].to(device), item["coords"][None].to(device),
+                             baselines=item["baselines"][None].to(device))
         out.append(heat_overlay(item["image"], prob[0].max(0).values.cpu().numpy()))
     return out

@@ -165,7 +165,8 @@ def test_stage2_pages_can_come_from_stages_0_and_1(smoke_runs, tmp_path, make_cf
     assert len(train_ds) == 0 and len(val_ds) > 0
     item = val_ds[0]
     assert item["image"].shape[1:] == item["mask"].shape[1:] and item["mask"].sum() > 0
-    fs, image_type, leads = val_ds.truth(0)
+    fs, image_type, leads, layout = val_ds.truth(0)
+    assert layout.name == G.DEFAULT_LAYOUT
     assert image_type in ("0001", "0003", "0015") and set(leads) == set(G.LEADS)
 
 
@@ -191,3 +192,70 @@ def test_the_whole_model_learns_one_page_it_sees_again():
     with torch.no_grad():
         rows = model(batch)["logits"][0].argmax(1)                   # (rows, W): the y each row's channel picks
     assert (rows.float() - mask.argmax(1).float()).abs().median() <= 2
+
+
+def test_each_page_of_a_batch_is_read_on_its_own_rows_and_a_padding_row_is_never_pasted():
+    """Training items carry their rows' baselines: per page (a (B, R) tensor) the model must give what it gives with
+    those rows for the whole batch, and a NaN baseline (a padding row) must cover no pixel."""
+    torch.manual_seed(0)
+    model = SeriesNet(_model_cfg(fusion="shared")).eval()
+    batch = _batch()
+    twelve = G.as_layout("12x1").baselines
+    with torch.no_grad():
+        shared = model({**batch, "baselines": list(twelve[3:7])})
+        per_page = model({**batch, "baselines": torch.tensor([twelve[3:7], twelve[3:7]])})
+        mixed = model({**batch, "baselines": torch.tensor([list(G.BASELINES), list(twelve[:3]) + [float("nan")]])})
+        default = model(batch)
+    assert torch.allclose(shared["logits"], per_page["logits"], atol=1e-5)
+    assert torch.equal(shared["weight"], per_page["weight"])
+    assert torch.allclose(mixed["logits"][0], default["logits"][0], atol=1e-4)
+    assert mixed["weight"][0, 3].any() and not mixed["weight"][1, 3].any()
+    for r, (a, b) in enumerate(strips.strip_bounds(0.25, 3.0, list(twelve[:3]))):   # each row: its own band
+        rows = torch.nonzero(mixed["weight"][1, r, :, 0])[:, 0]
+        assert (int(rows.min()), int(rows.max()) + 1) == (max(a, 0), b)
+
+
+def test_a_train_item_of_a_taller_layout_shows_four_consecutive_rows_with_their_own_targets(tmp_path):
+    """A 12x1 page cached with its layout: a train item holds four consecutive rows, each row's mask on its own
+    baseline; a 3x4 page (three rows) is padded with a NaN row and an empty mask; the truth windows follow the
+    layout (every lead over the whole record on 12x1)."""
+    import cv2
+
+    from engine.cache import save_item
+    from stage2_segment.dataset import SegmentDataset, collate
+
+    k = (0.25, 0.25)
+    fs = 250
+    t = np.arange(G.sig_len(fs)) / fs
+    full = pd.DataFrame({lead: 0.05 * np.sin(2 * np.pi * t) for lead in G.LEADS})     # flat enough to stay on its row
+    csv = tmp_path / "rec.csv"
+    full.to_csv(csv, index=False)
+    w, h = G.page_size(k)
+    png = cv2.imencode(".png", np.full((h, w, 3), 255, np.uint8))[1]
+    items = [save_item(tmp_path / f"{name}.npz", page=png, ycols=row_columns(full, fs, k, name), type="0001", fs=fs,
+                       csv=str(csv), layout=name) for name in ("12x1", "3x4")]
+    train = SegmentDataset(items, k, train=True, shift_px=0.0, stretch=0.0, strength=0.0)
+    seen = set()
+    for epoch in range(6):
+        train.set_epoch(epoch)
+        item = train[0]
+        bl, twelve = item["baselines"].numpy(), np.array(G.as_layout("12x1").baselines)
+        first = int(np.argmin(np.abs(twelve - bl[0])))
+        assert np.allclose(bl, twelve[first:first + 4], atol=0.01)
+        seen.add(first)
+        ys = (item["mask"].numpy() * np.arange(item["mask"].shape[1])[None, :, None]).sum(1) / \
+            np.maximum(item["mask"].numpy().sum(1), 1e-9)
+        on = item["mask"].numpy().sum(1) > 0.5
+        for r in range(4):
+            assert abs(np.median(ys[r][on[r]]) - bl[r] * k[1]) < 2
+    assert len(seen) > 1                           # the window moves over the page
+    item = train[1]
+    assert np.isnan(item["baselines"][3]) and item["mask"][3].sum() == 0 and item["mask"][:3].sum() > 0
+    val = SegmentDataset(items, k, train=False)
+    batch = collate([val[0], val[1]])
+    assert batch["baselines"].shape == (2, 12) and batch["mask"].shape[:2] == (2, 12)
+    assert torch.isnan(batch["baselines"][1, 3:]).all() and batch["mask"][1, 3:].sum() == 0
+    _, _, leads, layout = val.truth(0)
+    assert layout.name == "12x1" and all(len(v) == G.sig_len(fs) for v in leads.values())
+    _, _, leads, layout = val.truth(1)
+    assert layout.name == "3x4" and len(leads["II"]) == G.sig_len(fs) // 4

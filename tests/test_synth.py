@@ -228,3 +228,48 @@ def test_lead_names_are_printed_centred_on_their_keypoints(frame, font):
         ys, xs = np.nonzero(box)
         centre = np.array([(xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2])     # of the ink's bounding box
         assert np.abs(centre - [40, 18]).max() <= 1.5, (slot.lead, centre)
+
+
+def test_records_in_other_layouts_keep_every_lead_are_drawn_where_their_layout_says_and_name_it(tmp_path):
+    """layouts=: a record printed in 12x1 keeps its leads over the whole record (the same values where the
+    competition's CSV has them), its label names the layout, and its page shows every row's trace on the y the
+    layout gives it (and stage 0, which learns the 3x4+II names, refuses it); layouts=[3x4+II] writes what the
+    default writes, byte for byte."""
+    from stage2_segment.targets import row_columns
+
+    kw = dict(n_records=2, seed=4, types=["0001"], n_test=0, workers=1, progress=False)
+    plain = Competition(generate(tmp_path / "plain", **kw))
+    same = Competition(generate(tmp_path / "same", layouts=["3x4+II"], **kw))
+    tall = Competition(generate(tmp_path / "tall", layouts=["12x1"], **kw))
+    for rp, rs, rt in zip(plain.records(), same.records(), tall.records()):
+        assert rp.id == rs.id == rt.id and rp.fs == rs.fs == rt.fs
+        assert rp.image("0001").read_bytes() == rs.image("0001").read_bytes()
+        fp, ft = plain.load_signals(rp.id), tall.load_signals(rt.id)
+        pd.testing.assert_frame_equal(fp, same.load_signals(rs.id))
+        assert np.isfinite(ft.to_numpy()).all() and len(ft) == G.sig_len(rt.fs)
+        known = np.isfinite(fp.to_numpy())
+        assert np.array_equal(fp.to_numpy()[known], ft.to_numpy()[known])
+        label = PageLabel.load(label_path(rt.image("0001")))
+        assert label.layout == "12x1" and PageLabel.load(label_path(rp.image("0001"))).layout == "3x4+II"
+        page = cv2.cvtColor(label.rectify(cv2.imread(str(rt.image("0001"))), 1.0), cv2.COLOR_BGR2GRAY).astype(float)
+        ycols = row_columns(ft, rt.fs, 1.0, "12x1")
+        assert ycols.shape[0] == 12
+        paper = np.median(page)
+        for r, y in enumerate(ycols):
+            x = np.flatnonzero(np.isfinite(y))[::7]
+            yi = np.round(y[x]).astype(int)
+            ink = np.min([page[np.clip(yi + d, 0, page.shape[0] - 1), x] for d in (-1, 0, 1)], 0)
+            assert np.median(ink) < paper - 80, (r, np.median(ink), paper)
+    from stage0_keypoints.dataset import cache_item          # its keypoints are the 3x4+II names: not for stage 0
+    with pytest.raises(ValueError, match="12x1 page"):
+        cache_item(rt.image("0001"), tmp_path / "cache0", 64)
+
+
+def test_unknown_layouts_and_a_csv_source_in_another_layout_are_refused(tmp_path):
+    from data.layout import LayoutError
+
+    with pytest.raises(LayoutError):
+        generate(tmp_path / "x", n_records=1, types=["0001"], n_test=0, workers=1, progress=False, layouts=["5x5"])
+    with pytest.raises(ValueError, match="csv: source"):
+        generate(tmp_path / "y", n_records=1, types=["0001"], n_test=0, workers=1, progress=False,
+                 layouts=["6x2"], source=f"csv:{tmp_path}")

@@ -34,6 +34,12 @@ def to_competition_frame(full: dict[str, np.ndarray], fs: int) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def to_full_frame(full: dict[str, np.ndarray], fs: int) -> pd.DataFrame:
+    """Full-length leads -> every lead over the whole record (the truth of any page layout), rounded to 1 uV."""
+    n = sig_len(fs)
+    return pd.DataFrame({lead: np.round(np.asarray(full[lead][:n], dtype=np.float64), 3) for lead in LEADS})
+
+
 def hold_tail(frame: pd.DataFrame, fs: int, rng: np.random.Generator, seconds=(0.05, 0.15)) -> pd.DataFrame:
     """The record's last 0.05-0.15 s held at one value, as some exported records end (ECG-Image-Kit prints that
     run as a flat line after the last beat, at the end of the last column's leads and the rhythm lead)."""
