@@ -21,6 +21,12 @@ Columns (per type; SNR as the competition averages, dB of the mean ratio):
 - ``e2e_db``: the three stages end to end;
 - ``classical_db``, ``zero_db``: ``python -m inference.baseline method=classical`` and 0 mV.
 Stage 0/1 columns are left empty without their checkpoints; stage-2 checkpoints are required with any.
+
+Then the loss anatomy (``pagekit.anatomy``) of the exact pages and of end to end, per type: each zone's share of the
+noise (``edge``: a lead's first and last 0.12 s, under its name or beside a separator; ``tip``: QRS and other peaks;
+``flank``: the steepest 8 %; ``rest``), the dB each would add if read perfectly (``*_gain_db``), the median tip gain
+(reading over truth at peaks of 0.5 mV or more) and the median time shift in samples (positive: read early);
+written to ``out`` with ``_anatomy`` before the suffix.
 """
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ from data.competition import Competition  # noqa: E402
 from data.eik import sample_positions  # noqa: E402
 from data.files import write_table  # noqa: E402
 from engine.report import summarize_by_type  # noqa: E402
+from pagekit.anatomy import page_anatomy, summarize  # noqa: E402
 from inference.classical import ClassicalDigitizer  # noqa: E402
 from inference.pipeline import Digitizer  # noqa: E402
 from pagekit.extract import ExtractConfig  # noqa: E402
@@ -140,12 +147,15 @@ def evaluate_image(r, comp: Competition, dig: Digitizer | None, classical: Class
         landed = to_canonical(H_page, canonical_to_raw(rect.fit, rect.H, canon[pick]))   # the map stage 1 used
         row["rect_mm"] = np.linalg.norm(landed - canon[pick], axis=1) / G.PX_PER_MM
         probs = dig.probabilities([rect.page])
-        row["e2e"] = image_ratio(leads, dig.extract(probs[0], r.fs, lengths)[0], r.fs)
+        pred = dig.extract(probs[0], r.fs, lengths)[0]
+        row["e2e"] = image_ratio(leads, pred, r.fs)
+        row["e2e_anatomy"] = page_anatomy(leads, pred, r.fs)
     kx, ky = dig.k              # a Digitizer always holds stage 2; image px -> page px: the exact map, one warp
     exact = warp_to_page(raw, np.diag([kx, ky, 1.0]) @ np.linalg.inv(H_page), G.page_size(dig.k))
     pred = dig.extract(dig.probabilities([exact])[0], r.fs, lengths)[0]
     row["s2_exact"] = image_ratio(leads, pred, r.fs)
     row["s2_split"] = lead_split_powers(leads, pred, r.fs, overlapping(leads))
+    row["s2_exact_anatomy"] = page_anatomy(leads, pred, r.fs)
     return row
 
 
@@ -174,6 +184,17 @@ def table(rows: list[dict]) -> pd.DataFrame:
     return pd.concat([per_type, pd.DataFrame({"all": overall}).T])
 
 
+def anatomy_table(rows: list[dict]) -> pd.DataFrame:
+    """Per reading (exact pages, end to end) and type: ``pagekit.anatomy.summarize``."""
+    parts = []
+    for key in ("s2_exact", "e2e"):
+        have = [r for r in rows if f"{key}_anatomy" in r]
+        if have:
+            overall, per_type = summarize_by_type(have, lambda rs, k=key: summarize([r[f"{k}_anatomy"] for r in rs]))
+            parts.append(pd.concat([per_type, pd.DataFrame({"all": overall}).T]).assign(reading=key))
+    return pd.concat(parts).rename_axis("type").reset_index() if parts else pd.DataFrame()
+
+
 def main(argv=None) -> pd.DataFrame:
     opts = cli.parse(Options, argv, __doc__, open_keys=Options.OPEN_KEYS)
     with cli.reported():
@@ -189,8 +210,15 @@ def main(argv=None) -> pd.DataFrame:
     out = table(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(out.to_string(float_format=lambda v: f"{v:.2f}"))
+    anatomy = anatomy_table(rows)
+    if not anatomy.empty:
+        with pd.option_context("display.width", 250, "display.max_columns", 30):
+            print(anatomy.set_index(["reading", "type"]).to_string(float_format=lambda v: f"{v:.2f}"))
     if opts.out:
         write_table(opts.out, out.rename_axis("type").reset_index(), index=False)
+        if not anatomy.empty:
+            out_path = Path(opts.out)
+            write_table(out_path.with_name(f"{out_path.stem}_anatomy{out_path.suffix}"), anatomy, index=False)
     return out
 
 
