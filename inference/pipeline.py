@@ -23,7 +23,7 @@ from data import geometry as G
 from engine.device import Timer, autocast_dtype, resolve_device
 from pagekit.ensemble import load_stages
 from data.layout import Layout, get_layout
-from pagekit import layout_match, page_fit
+from pagekit import layout_match, page_fit, registration
 from pagekit.confidence import calibration_for
 from pagekit.grid import find_grid, grid_homography
 from pagekit.extract import ExtractConfig, extract_with_confidence, read_rows
@@ -42,6 +42,7 @@ class DigitizerOptions:
     precision: str = "auto"                               # stage 2's forward: auto | fp32 | bf16 | fp16 (GPU)
     rectify: str = "model"                                # model | gt (the generator's labels)
     layout: str = G.DEFAULT_LAYOUT                        # a name (data/layouts/) or auto: read from the page
+    register: bool = True                                 # move the rows back by the page's printed grid
     tta_flip: bool = False
     stage0_tta: bool = True
     batch_size: int = 2
@@ -55,7 +56,8 @@ class DigitizerOptions:
     def digitizer(self) -> "Digitizer":
         overrides = {s: getattr(self, f"stage{s}") for s in (0, 1, 2) if getattr(self, f"stage{s}")}
         return Digitizer(self.checkpoints, self.weights or None, self.device, self.rectify, self.tta_flip,
-                         self.stage0_tta, self.extract, overrides, self.batch_size, self.precision, self.layout)
+                         self.stage0_tta, self.extract, overrides, self.batch_size, self.precision, self.layout,
+                         self.register)
 
 
 @dataclass
@@ -219,8 +221,9 @@ class Digitizer(BaseDigitizer):
     def __init__(self, checkpoints: list[str], weights: list[float] | None = None, device: str = "auto",
                  rectify: str = "model", tta_flip: bool = False, stage0_tta: bool = True,
                  extract: dict | None = None, overrides: dict[int, dict] | None = None, batch_size: int = 2,
-                 precision: str = "auto", layout: str = G.DEFAULT_LAYOUT):
+                 precision: str = "auto", layout: str = G.DEFAULT_LAYOUT, register: bool = True):
         self.layout = layout if layout == "auto" else get_layout(layout).name      # an unknown name fails here
+        self.register = register
         self.device = resolve_device(device)
         self.checkpoints = resolve_checkpoints(checkpoints)
         self.stages = load_stages(self.checkpoints, weights, self.device, overrides)
@@ -268,11 +271,17 @@ class Digitizer(BaseDigitizer):
         return layout_match.match_rows(layout_match.find_rows(prob, ky))
 
     def extract(self, probs: np.ndarray, fs: int, lengths: dict[str, int] | None, layout: Layout,
-                rows=None) -> tuple[dict, dict]:
-        """One page's probabilities -> (lead -> mV, lead -> confidence)."""
+                rows=None, page: np.ndarray | None = None, flags: dict | None = None) -> tuple[dict, dict]:
+        """One page's probabilities -> (lead -> mV, lead -> confidence); with the rectified ``page`` (and
+        ``register``), the rows moved back by where its grid lies (``pagekit.registration``; not on a page placed
+        from its grid, whose grid is off the canonical phase on purpose)."""
+        shift = None
+        if self.register and page is not None and not (flags or {}).get("grid_page"):
+            with self.timer("register"):
+                shift = registration.measure(page, self.k)
         with self.timer("extract"):
             return extract_with_confidence(probs, lengths or full_lengths(fs, layout), fs, self.k,
-                                           self.extract_cfg, layout, rows)
+                                           self.extract_cfg, layout, rows, shift)
 
     def _rows_read(self, page: np.ndarray, flags: dict, image_cols: tuple[int, int] | None = None) -> RowsRead:
         """One page's rows read: where its layout's template puts them, or, given ``image_cols`` (the columns of the
@@ -390,7 +399,7 @@ class Digitizer(BaseDigitizer):
             name = f"{structure.name.partition('+')[0]}+{','.join(lead or '?' for lead, _ in named)}"
             layout = Layout(name, structure.rows, tuple(strips), tuple(structure.baselines[r] for r in keep))
         rows = ([rows_mv[r] for r in keep], [p_rows[r] for r in keep])
-        leads, confidence = self.extract(probs[keep], fs, lengths, layout, rows)
+        leads, confidence = self.extract(probs[keep], fs, lengths, layout, rows, page, flags)
         if found.image_cols is not None:
             _outside_image(leads, layout, fs, found.image_cols, self.k[0])
         return Reading(leads, page, confidence, flags, layout, notes=notes)
@@ -433,6 +442,6 @@ class Digitizer(BaseDigitizer):
         probs = self.probabilities(pages, layout)
         out = []
         for prob, page, flag, f, n in zip(probs, pages, flags, fs, lengths):
-            leads, confidence = self.extract(prob, f, n, layout)
+            leads, confidence = self.extract(prob, f, n, layout, page=page, flags=flag)
             out.append(self.finish(Reading(leads, page, confidence, flag, layout), f))
         return out

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline, PchipInterpolator
 
 from data import geometry as G
-from pagekit import limb_leads
+from pagekit import limb_leads, registration
 
 
 NEAR_MM = 1.5          # another row's path this close to a lead's: the columns counted in ``near_share``
@@ -152,9 +152,12 @@ def traced_row(prob: np.ndarray, cfg: ExtractConfig, choose: np.ndarray | None =
     return fill_gaps(out), p_at
 
 
-def slot_values(y_mv: np.ndarray, slot: G.LeadSlot, fs: int, n: int, kx: float, layout=None) -> np.ndarray:
+def slot_values(y_mv: np.ndarray, slot: G.LeadSlot, fs: int, n: int, kx: float, layout=None,
+                offset: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """The columns of one printed slot (its time window) -> n samples at the lead's exact sample times, by a cubic
-    spline through the column centres (held flat past the outermost ones).
+    spline through the column centres (held flat past the outermost ones).  ``offset`` (its row's, from
+    ``pagekit.registration.row_offsets``): per page column, where the page shows that time (px to the right) and
+    how low it shows the row (mV); each sample is read there, still from the slot's own columns.
 
     Read at the exact times: resampling the columns straight to n points would stretch the window by up to a column
     at each end (5 ms at 200 DPI; on the clean test page of tests/test_extract.py 25.6 dB instead of 36).  A spline,
@@ -170,7 +173,13 @@ def slot_values(y_mv: np.ndarray, slot: G.LeadSlot, fs: int, n: int, kx: float, 
     if len(cols) < 2:
         return np.zeros(n)
     t_cols = G.x_to_time(cols, kx)
-    return CubicSpline(t_cols, y_mv[cols])(np.clip(t_samples, t_cols[0], t_cols[-1]))
+    t_read, low = t_samples, 0.0
+    if offset is not None:
+        x = G.time_to_x(t_samples, kx)
+        page_cols = np.arange(len(offset[0]))
+        t_read = t_samples + np.interp(x, page_cols, offset[0]) / (G.PX_PER_S * kx)
+        low = np.interp(x, page_cols, offset[1])
+    return CubicSpline(t_cols, y_mv[cols])(np.clip(t_read, t_cols[0], t_cols[-1])) + low
 
 
 def exclusive_scores(probs: np.ndarray, paths: list[np.ndarray], w: float, radius: int = 2
@@ -262,7 +271,7 @@ def extract_leads(probs: np.ndarray, lengths: dict[str, int], fs: int, k=1.0,
 
 
 def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int, k=1.0,
-                            cfg: ExtractConfig | None = None, layout=None, rows=None
+                            cfg: ExtractConfig | None = None, layout=None, rows=None, shift=None
                             ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     """``extract_leads`` and, per lead, how sure it was: ``trace_prob`` (the mean probability at the traced pixel
     over the lead's columns), ``gap_share`` (the share of its columns below ``min_prob``, filled by PCHIP),
@@ -272,18 +281,22 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
     Einthoven/Goldberger fit moved, ``fit_db`` (its power over the power of the fit's change, dB: low where the
     reads disagreed).
     A lead printed twice (in a row and as a rhythm strip) is read from its strip.  ``rows``: what
-    :func:`read_rows` gave on these probabilities with a layout of the same rows (read once, named twice)."""
+    :func:`read_rows` gave on these probabilities with a layout of the same rows (read once, named twice).
+    ``shift`` (``pagekit.registration.GridShift``): where the page's grid lies against the canonical one; each
+    lead is read back where it belongs by it (:func:`slot_values`)."""
     cfg = cfg or ExtractConfig()
     lay = G.as_layout(layout)
     kx, ky = G.scales(k)
     rows_mv, p_rows = rows if rows is not None else read_rows(probs, k, cfg, lay)
+    offsets = (registration.row_offsets(shift, k, lay, probs.shape[2]) if shift is not None
+               else [None] * lay.n_rows)
     ys = np.stack([G.mv_to_y(v, r, ky, lay) for r, v in enumerate(rows_mv)]) if rows_mv else np.zeros((0, 0))
     out: dict[str, np.ndarray] = {}
     confidence: dict[str, dict] = {}
     for slot in lay.slots():
         if slot != lay.lead_slot(slot.lead) or slot.lead not in lengths:
             continue                                  # a lead with a strip is read from it; its short slot may blend
-        out[slot.lead] = slot_values(rows_mv[slot.row], slot, fs, lengths[slot.lead], kx, lay)
+        out[slot.lead] = slot_values(rows_mv[slot.row], slot, fs, lengths[slot.lead], kx, lay, offsets[slot.row])
         cols = slot_columns(slot, probs.shape[2], kx)
         p_at = p_rows[slot.row][cols]
         apart = np.abs(np.delete(ys[:, cols], slot.row, 0) - ys[slot.row, cols]).min(0, initial=np.inf)
@@ -300,7 +313,7 @@ def extract_with_confidence(probs: np.ndarray, lengths: dict[str, int], fs: int,
         short_ii = next(s for s in lay.slots() if s.lead == G.RHYTHM_LEAD and not s.rhythm)
         a, b = G.slot_sample_window(short_ii, fs, lay)
         robust_fit = cfg.einthoven > 0 and cfg.einthoven_robust > 0      # the only other reader of the short II
-        short = (slot_values(rows_mv[short_ii.row], short_ii, fs, b - a, kx, lay)
+        short = (slot_values(rows_mv[short_ii.row], short_ii, fs, b - a, kx, lay, offsets[short_ii.row])
                  if cfg.blend_short_ii > 0 or robust_fit else None)
         if cfg.blend_short_ii > 0 and len(out.get(G.RHYTHM_LEAD, ())) >= b:
             ii = out[G.RHYTHM_LEAD]

@@ -3,6 +3,7 @@ digitizers without weights (the table every change to a model, the generator, re
 
     python scripts/eval_transfer.py [checkpoints=[s0.pt,s1.pt,s2.pt]] [data_dir=../shared/eik_dev] [types=0001,0005]
                                     [limit=N] [stage0_tta=true] [tta_flip=false] [precision=auto|fp32|bf16]
+                                    [register=true]
                                     [extract.<field>=...] [out=transfer.csv]
 
 Ground truth comes from ECG-Image-Kit's JSON beside each image: ``plotted_pixels`` (the image pixel of every plotted
@@ -109,6 +110,7 @@ class Options:
     stage0_tta: bool = True
     tta_flip: bool = False
     precision: str = "auto"                               # stage 2's forward (inference.pipeline.Digitizer)
+    register: bool = True                                 # rows moved back by the page's grid (pagekit.registration)
     extract: dict = field(default_factory=dict)           # extract.<field>=... over the stage-2 checkpoint's own
     out: str | None = None
 
@@ -147,12 +149,12 @@ def evaluate_image(r, comp: Competition, dig: Digitizer | None, classical: Class
         landed = to_canonical(H_page, canonical_to_raw(rect.fit, rect.H, canon[pick]))   # the map stage 1 used
         row["rect_mm"] = np.linalg.norm(landed - canon[pick], axis=1) / G.PX_PER_MM
         probs = dig.probabilities([rect.page])
-        pred = dig.extract(probs[0], r.fs, lengths)[0]
+        pred = dig.extract(probs[0], r.fs, lengths, G.PAGE_LAYOUT, page=rect.page)[0]
         row["e2e"] = image_ratio(leads, pred, r.fs)
         row["e2e_anatomy"] = page_anatomy(leads, pred, r.fs)
     kx, ky = dig.k              # a Digitizer always holds stage 2; image px -> page px: the exact map, one warp
     exact = warp_to_page(raw, np.diag([kx, ky, 1.0]) @ np.linalg.inv(H_page), G.page_size(dig.k))
-    pred = dig.extract(dig.probabilities([exact])[0], r.fs, lengths)[0]
+    pred = dig.extract(dig.probabilities([exact])[0], r.fs, lengths, G.PAGE_LAYOUT, page=exact)[0]
     row["s2_exact"] = image_ratio(leads, pred, r.fs)
     row["s2_split"] = lead_split_powers(leads, pred, r.fs, overlapping(leads))
     row["s2_exact_anatomy"] = page_anatomy(leads, pred, r.fs)
@@ -201,7 +203,8 @@ def main(argv=None) -> pd.DataFrame:
         comp = Competition(opts.data_dir)
         images = comp.images(opts.types or None)
         dig = Digitizer(opts.checkpoints, rectify="gt", tta_flip=opts.tta_flip, stage0_tta=opts.stage0_tta,
-                        extract=opts.extract, precision=opts.precision) if opts.checkpoints else None
+                        extract=opts.extract, precision=opts.precision, register=opts.register
+                        ) if opts.checkpoints else None
     images = images[[Path(p).with_suffix(".json").is_file() for p in images["path"]]]
     if opts.limit:
         images = images.head(opts.limit)
