@@ -273,10 +273,11 @@ class Digitizer(BaseDigitizer):
     def extract(self, probs: np.ndarray, fs: int, lengths: dict[str, int] | None, layout: Layout,
                 rows=None, page: np.ndarray | None = None, flags: dict | None = None) -> tuple[dict, dict]:
         """One page's probabilities -> (lead -> mV, lead -> confidence); with the rectified ``page`` (and
-        ``register``), the rows moved back by where its grid lies (``pagekit.registration``; not on a page placed
-        from its grid, whose grid is off the canonical phase on purpose)."""
+        ``register``), the rows moved back by where its grid lies (``pagekit.registration``; only on a page stages 0
+        and 1 placed: without a page outline, or placed from its grid, its grid is not on the canonical one)."""
         shift = None
-        if self.register and page is not None and not (flags or {}).get("grid_page"):
+        placed = not any((flags or {}).get(f) for f in ("no_page", "whole_image", "grid_page"))
+        if self.register and page is not None and placed:
             with self.timer("register"):
                 shift = registration.measure(page, self.k)
         with self.timer("extract"):

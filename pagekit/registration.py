@@ -12,8 +12,10 @@ as a whole is off by nearly half a pitch keeps its tiles together).  On eik_dev 
 offset in x moves with the reading's best time shift (Spearman -0.87 over 48 leads), and on exactly placed pages it
 is 0 to within 0.1 px.
 
-Not used on pages placed from their grid (``grid_page``): those are moved by whole pixels to put t = 0 where the
-traces start, which moves their grid off the canonical phase on purpose.
+Not used where the page is not placed at the canonical scale by stages 0 and 1 (``no_page``, ``whole_image``: the
+grid's pitch is not the canonical one, its phase turns across the page, which ``MIN_COHERENCE`` also refuses) nor
+on pages placed from their grid (``grid_page``): those are moved by whole pixels to put t = 0 where the traces
+start, which moves their grid off the canonical phase on purpose.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ from data import geometry as G
 WIN_MM = 25.0           # tile side: 25 minor lines, a beat's width
 SMOOTH_TILES = 1.0      # Gaussian sigma over tiles, applied to the complex amplitudes
 MIN_CONTRAST = 0.02     # a page whose grid amplitude is below this share of its ink profile has no grid to read
+MIN_COHERENCE = 0.5     # |sum of the tiles' amplitudes| / sum of their sizes: below, the grid's phase turns across
+                        # the page (its pitch is not the canonical one: a page not placed at its scale)
 
 
 @dataclass
@@ -82,6 +86,8 @@ def measure(page: np.ndarray, k, win_mm: float = WIN_MM) -> GridShift | None:
             cy[i, j] = np.sum(row * ey) * np.exp(-2j * np.pi * y / py)
             total += np.abs(col).sum() + np.abs(row).sum()
     if total <= 0 or (np.abs(cx).sum() + np.abs(cy).sum()) < MIN_CONTRAST * total:
+        return None
+    if min(abs(c.sum()) / np.abs(c).sum() for c in (cx, cy)) < MIN_COHERENCE:
         return None
     out = []
     for c, pitch in ((cx, px), (cy, py)):

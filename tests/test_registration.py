@@ -95,3 +95,10 @@ def test_registration_reads_the_pages_leads_nearer_their_truth():
         truth = f(np.arange(a, b) / FS, G.LEADS.index(lead))
         inner = slice(10, -10)
         assert np.abs(moved[lead] - truth)[inner].mean() < 0.5 * np.abs(plain[lead] - truth)[inner].mean(), lead
+
+
+def test_a_page_not_at_the_canonical_scale_is_not_registered(page):
+    """The page 3 % too wide (a page placed without its outline): its grid's phase turns across it, no offsets."""
+    w, h = G.page_size(K)
+    wide = cv2.resize(page, (int(w * 1.03), h), interpolation=cv2.INTER_LINEAR)[:, :w]
+    assert registration.measure(wide, K) is None
