@@ -213,7 +213,7 @@ def _free_digitizer(monkeypatch, truth: str, baselines):
     from test_layouts_read import K
 
     dig = object.__new__(pipeline.Digitizer)
-    dig.k, dig.timer, dig.extract_cfg, dig.layout = K, Timer(), ExtractConfig(), "auto"
+    dig.k, dig.timer, dig.extract_cfg, dig.layout, dig.register = K, Timer(), ExtractConfig(), "auto", True
     monkeypatch.setattr(dig, "probabilities", _TruePage(truth, baselines))
     monkeypatch.setattr(F, "ink_rows", lambda page: _rows(baselines))
     page = np.full((G.page_size(K)[1], G.page_size(K)[0], 3), 255, np.uint8)

@@ -201,7 +201,7 @@ def _auto_digitizer(layout, monkeypatch):
     from inference.pipeline import Digitizer
 
     dig = object.__new__(Digitizer)
-    dig.k, dig.timer, dig.extract_cfg, dig.layout = K, Timer(), ExtractConfig(), "auto"
+    dig.k, dig.timer, dig.extract_cfg, dig.layout, dig.register = K, Timer(), ExtractConfig(), "auto", True
     fake = _FakeStage2(layout)
     monkeypatch.setattr(dig, "probabilities", fake)
     return dig, fake
