@@ -79,7 +79,7 @@ class Options(DigitizerOptions):
     FS_RANGE = (50, 10000)
     # what a rerun must match to skip an image
     SHAPES_OUTPUT = ("fs", "wfdb", "plot", "method", "weights", "rectify", "tta_flip", "stage0_tta", "extract",
-                     "stage0", "stage1", "stage2", "precision", "layout")
+                     "stage0", "stage1", "stage2", "precision", "layout", "register")
 
     def check(self) -> None:
         lo, hi = self.FS_RANGE

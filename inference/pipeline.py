@@ -42,7 +42,7 @@ class DigitizerOptions:
     precision: str = "auto"                               # stage 2's forward: auto | fp32 | bf16 | fp16 (GPU)
     rectify: str = "model"                                # model | gt (the generator's labels)
     layout: str = G.DEFAULT_LAYOUT                        # a name (data/layouts/) or auto: read from the page
-    register: bool = True                                 # move the rows back by the page's printed grid
+    register: bool = True                                 # read each lead where the page's printed grid shows it
     tta_flip: bool = False
     stage0_tta: bool = True
     batch_size: int = 2
