@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
-from pagekit.metric import MAX_TIME_SHIFT_S, align_signals, snr_ratio, to_db
+from pagekit.metric import MAX_TIME_SHIFT_S, align_signals, lag_correlation, snr_ratio, squared_errors, to_db
 
 ZONES = ("edge", "tip", "flank", "rest")
 EDGE_S = 0.12
@@ -50,9 +50,7 @@ def sample_zones(label: np.ndarray, fs: float) -> np.ndarray:
 
 def best_shift(label: np.ndarray, pred: np.ndarray, max_shift: int) -> float:
     """Sub-sample lag (samples) at which ``pred`` best matches ``label``; positive: ``pred`` is early."""
-    label, pred = np.asarray(label, np.float64), np.nan_to_num(np.asarray(pred, np.float64))
-    corr = scipy.signal.correlate(label - label.mean(), pred - pred.mean(), mode="full")
-    lags = scipy.signal.correlation_lags(label.size, pred.size, mode="full")
+    corr, lags = lag_correlation(np.asarray(label, np.float64), np.nan_to_num(np.asarray(pred, np.float64)))
     i = int(np.argmax(np.where(np.abs(lags) <= max_shift, corr, -np.inf)))
     if 0 < i < corr.size - 1:
         a, b, c = corr[i - 1], corr[i], corr[i + 1]
@@ -66,7 +64,7 @@ def lead_anatomy(label: np.ndarray, pred: np.ndarray, fs: float) -> dict:
     at least ``TIP_MV``) and the time shift."""
     label = np.asarray(label, dtype=np.float64)
     aligned = align_signals(label, pred, int(fs * MAX_TIME_SHIFT_S))
-    err2 = (label - np.where(np.isfinite(aligned), aligned, 0.0)) ** 2
+    err2 = squared_errors(label, aligned)
     zone = sample_zones(label, fs)
     med = np.median(label)
     tips = np.flatnonzero((zone == ZONES.index("tip")) & (np.abs(label - med) >= TIP_MV) & np.isfinite(aligned))

@@ -25,6 +25,13 @@ class MetricError(ValueError):
     """Input the official metric would reject (NaN/inf values, missing leads, inconsistent fs)."""
 
 
+def lag_correlation(label: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cross-correlation of the mean-removed label and prediction at every lag, and those lags (positive: the
+    prediction is early)."""
+    corr = scipy.signal.correlate(label - label.mean(), pred - pred.mean(), mode="full")
+    return corr, scipy.signal.correlation_lags(label.size, pred.size, mode="full")
+
+
 def align_signals(label: np.ndarray, pred: np.ndarray, max_shift: float = float("inf")) -> np.ndarray:
     label = np.asarray(label, dtype=np.float64)
     pred = np.asarray(pred, dtype=np.float64)
@@ -32,8 +39,7 @@ def align_signals(label: np.ndarray, pred: np.ndarray, max_shift: float = float(
         raise MetricError("label values must all be finite")
     if not np.any(np.isfinite(pred)):
         raise MetricError("prediction has no finite value")
-    corr = scipy.signal.correlate(label - label.mean(), pred - pred.mean(), mode="full")
-    lags = scipy.signal.correlation_lags(label.size, pred.size, mode="full")
+    corr, lags = lag_correlation(label, pred)
     valid = (lags >= -max_shift) & (lags <= max_shift)
     best = np.nanmax(corr[valid])
     candidates = np.flatnonzero(corr == best)  # exact ties, as the official code compares
@@ -49,10 +55,14 @@ def align_signals(label: np.ndarray, pred: np.ndarray, max_shift: float = float(
     return aligned
 
 
+def squared_errors(label: np.ndarray, aligned: np.ndarray) -> np.ndarray:
+    """Per sample, the noise the metric counts: non-finite (shifted-out) predictions count as 0 mV."""
+    return (label - np.where(np.isfinite(aligned), aligned, 0.0)) ** 2
+
+
 def lead_powers(label: np.ndarray, aligned: np.ndarray) -> tuple[float, float]:
-    """(signal power, noise power) of one lead; non-finite (shifted-out) predictions count as 0 mV."""
-    pred = np.where(np.isfinite(aligned), aligned, 0.0)
-    return float(np.sum(label ** 2)), float(np.sum((label - pred) ** 2))
+    """(signal power, noise power) of one lead (``squared_errors`` summed)."""
+    return float(np.sum(label ** 2)), float(np.sum(squared_errors(label, aligned)))
 
 
 def snr_ratio(signal: float, noise: float) -> float:
