@@ -10,6 +10,8 @@ Fusion choices (``model.fusion``), each residual and zero-initialised, so traini
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -92,10 +94,10 @@ class SeriesNet(nn.Module):
     def _bounds(self, baselines) -> list[tuple[int, int]]:
         """Strip rows of each baseline (canonical px); a NaN baseline (a padding row) gets a strip just above the
         page: white, and never pasted back."""
-        bl = [float(b) for b in baselines]
-        bounds = strips.strip_bounds(self.ky, self.strip_mv, [b if b == b else 0.0 for b in bl])
+        pad = [math.isnan(float(b)) for b in baselines]
+        bounds = strips.strip_bounds(self.ky, self.strip_mv, [0.0 if p else float(b) for b, p in zip(baselines, pad)])
         h = bounds[0][1] - bounds[0][0]
-        return [(-h, 0) if b != b else ab for b, ab in zip(bl, bounds)]
+        return [(-h, 0) if p else ab for p, ab in zip(pad, bounds)]
 
     def forward(self, batch: dict) -> dict:
         """batch["image"] (B, 3, H, W) must be whole page columns (a crop in x only), y = 0 at the page top.
