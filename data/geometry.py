@@ -23,6 +23,11 @@ MAJOR_PX = MAJOR_MM * PX_PER_MM         # 39.37
 
 X_T0 = 15.0 * PX_PER_MM                 # x of t = 0 s: 118.11
 CAL_X = (10.0 * PX_PER_MM, X_T0)        # the 1 mV calibration pulse spans x = 78.74 .. 118.11
+# Where a trace's ink lies against the positions here, px at k = 1: ECG-Image-Kit (matplotlib) draws its traces
+# half a pixel left of the points its JSON records and of its grid (whose lines matplotlib snaps to whole pixels),
+# so every reading of its pages came out 1.27 samples early at 500 Hz, exactly placed pages included
+# (docs/results.md).  The renderer draws the ink there, stage 2 learns it there, the extraction reads it there.
+INK_DX = -0.5
 # ECG-Image-Kit anchors its grid on the bottom page edge: major lines at y = PAGE_H - n*MAJOR_PX.
 GRID_ORIGIN = (0.0, PAGE_H - np.floor(PAGE_H / MAJOR_PX) * MAJOR_PX)
 
@@ -141,3 +146,9 @@ def trace_points(signals, fs: int, layout: str | Layout | None = None) -> dict[i
         ok = np.isfinite(v)
         out[i] = np.stack([time_to_x(t[ok]), mv_to_y(v[ok], slot.row, layout=layout)], -1)
     return out
+
+
+def ink_points(signals, fs: int, layout: str | Layout | None = None) -> dict[int, np.ndarray]:
+    """:func:`trace_points` moved to where a printed trace's ink lies (``INK_DX``): what the renderer draws and
+    stage 2's targets mark."""
+    return {i: p + (INK_DX, 0.0) for i, p in trace_points(signals, fs, layout).items()}

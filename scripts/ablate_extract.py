@@ -2,6 +2,10 @@
 labels, as in training) go through the network once, then every setting is scored end to end, per image type.
 
     python scripts/ablate_extract.py STAGE2_CKPT [max_images=80] [tta_flip=false] [only=[shipped,robust]]
+                                     [data_dir=runs/data/synth_layouts_40_7 n_folds=4]
+
+``data_dir``/``n_folds`` read another generated set than the checkpoint trained on (its fold 0), e.g. pages of
+records a shipped model never saw.
 
 Prints one row per setting: SNR (dB of the mean ratio, as the competition averages) overall and per type, and
 the extraction time per page.
@@ -53,6 +57,10 @@ SETTINGS = {
     "shipped + exclusive 0.5 + robust 0.2 + path per slot": dict(SHIPPED, exclusive=0.5, einthoven_robust=0.2,
                                                                  slot_paths=True),
 }
+NOW = dict(SHIPPED, exclusive=0.5, einthoven_robust=0.2, slot_paths=True)             # ExtractConfig's defaults
+for jump, slope in ((0.025, 0.025), (0.01, 0.01), (0.05, 0.01), (0.01, 0.05), (0.005, 0.005)):
+    SETTINGS[f"now, jump {jump} slope {slope}"] = dict(NOW, jump_cost=jump, slope_cost=slope)
+SETTINGS["now, argmax"] = dict(NOW, method="argmax")
 
 
 @dataclass
@@ -61,12 +69,18 @@ class Options:
     max_images: int | None = None
     tta_flip: bool = False
     only: list[str] = field(default_factory=list)     # settings whose name contains one of these; empty = all
+    data_dir: str | None = None                       # a generated set other than the checkpoint's data.dir
+    n_folds: int | None = None                        # and its folds (validation: fold 0)
 
 
 def main(argv=None) -> pd.DataFrame:
     opts = cli.parse(Options, argv, __doc__, positional=("checkpoint",))
     model, cfg = load_model(opts.checkpoint)
     cfg = OmegaConf.create(cfg)
+    if opts.data_dir:
+        cfg.data.dir, cfg.data.extra_train_dirs, cfg.data.val_fold = opts.data_dir, [], 0
+    if opts.n_folds:
+        cfg.data.n_folds = opts.n_folds
     _, val = task.build_datasets(cfg, with_train=False)
     n = min(len(val), opts.max_images or len(val))
     w, h = G.page_size(val.k)

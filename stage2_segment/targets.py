@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from data import geometry as G
-from data.geometry import trace_points
 
 
 def row_columns(signals: pd.DataFrame, fs: int, k=1.0, layout=None) -> np.ndarray:
@@ -20,7 +19,7 @@ def row_columns(signals: pd.DataFrame, fs: int, k=1.0, layout=None) -> np.ndarra
     kx, ky = G.scales(k)
     w, _ = G.page_size(k)
     lay = G.as_layout(layout)
-    pts = trace_points(signals, fs, lay)
+    pts = G.ink_points(signals, fs, lay)
     out = np.full((lay.n_rows, w), np.nan, np.float32)
     cols = np.arange(w, dtype=np.float64)
     for r in range(lay.n_rows):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from data import geometry as G
+from pagekit.anatomy import best_shift
 from pagekit.extract import ExtractConfig, extract_leads
 from pagekit.metric import image_ratio, to_db
 from stage2_segment import strips
@@ -58,6 +59,26 @@ def test_targets_decode_back_to_the_signal_through_the_extractor(k):
     noise = sum(float(np.sum(((truth[ld] - truth[ld].mean()) - (pred[ld] - pred[ld].mean())) ** 2)) for ld in G.LEADS)
     assert 10 * np.log10(sig / noise) > 30
     assert to_db(image_ratio(truth, pred, 500)) > 25.8               # capped metric at its maximum
+
+
+@pytest.mark.parametrize("k", [(1.0, 0.5), (2.0, 1.0)])
+def test_each_column_is_read_at_the_time_whose_ink_it_shows(k, monkeypatch):
+    """The targets mark a trace where its ink lies (``G.INK_DX`` left of the sample's nominal x) and the extraction
+    reads each column as that later time: no lead comes out early.  Targets at the nominal x instead (the ink
+    where our renderer drew it before) read half a pixel late."""
+    df = _signals()
+    truth = _leads(df)
+    w, h = G.page_size(k)
+    cfg = ExtractConfig(subpixel="soft", soft_radius=1)
+
+    def shifts():
+        probs = trace_masks(row_columns(df, 500, k), h)
+        pred = extract_leads(probs, {ld: len(v) for ld, v in truth.items()}, 500, k, cfg)
+        return np.array([best_shift(truth[ld], pred[ld], 20) for ld in G.LEADS])
+
+    assert abs(np.median(shifts())) < 0.2 and np.abs(shifts()).max() < 0.4
+    monkeypatch.setattr(G, "ink_points", G.trace_points)             # targets at the nominal x
+    assert np.median(shifts()) < -0.5                                # late (1.27 samples; the parabola says less)
 
 
 def test_shifted_targets_follow_the_warped_page():

@@ -80,6 +80,21 @@ def test_trace_reads_back_within_a_pixel():
     assert np.median(errors) < 0.3 and np.percentile(errors, 95) < 1.0
 
 
+def test_a_trace_is_drawn_half_a_pixel_left_of_its_samples_as_ecg_image_kit_draws_it():
+    """The renderer's ink against the page's time axis: ECG-Image-Kit's traces lie ``G.INK_DX`` (-0.5 px) left of
+    the positions its JSON records (and our ``trace_points``), and ours lie there too, so stage 2 learns the time
+    axis of the pages it will read.  A symmetric 2 mV spike in lead I: the centroid of its ink above 1.5 mV."""
+    fs, at = 500, 600
+    frame = signals.to_competition_frame({lead: np.zeros(5000) for lead in G.LEADS}, fs)
+    frame.loc[at - 5:at + 5, "I"] = 2.0 * (1 - np.abs(np.arange(-5, 6)) / 5)
+    img = render_page(frame, fs, PageStyle(trace_width=1.5))[..., 2].astype(np.float64)   # red: the grid vanishes
+    top = int(G.mv_to_y(1.5, 0))
+    x0 = int(G.time_to_x(at / fs)) - 15
+    dark = np.clip(250 - img[top - 40:top, x0:x0 + 30], 0, None)
+    centroid = x0 + (dark.sum(0) * np.arange(30)).sum() / dark.sum()
+    assert centroid == pytest.approx(G.time_to_x(at / fs) + G.INK_DX, abs=0.15)
+
+
 def _fraction_on_ink(img, label, frame, fs):
     g = _dark(img)
     paper = cv2.dilate(g, np.ones((25, 25), np.uint8))           # local paper brightness

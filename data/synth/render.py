@@ -102,7 +102,7 @@ def render_page(signals: pd.DataFrame, fs: int, style: PageStyle | None = None, 
         y1 = G.mv_to_y(1.0, row, layout=layout)
         x0, x1 = G.CAL_X
         _polyline(img, np.array([[x0 - 8, y0], [x0, y0], [x0, y1], [x1, y1], [x1, y0]]), style.trace, w)
-    for pts in G.trace_points(signals, fs, layout).values():
+    for pts in G.ink_points(signals, fs, layout).values():
         if len(pts) > 1:
             _polyline(img, pts, style.trace, w)
     texts = []
