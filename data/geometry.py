@@ -103,6 +103,11 @@ def x_to_time(x, k: float = 1.0):
     return (np.asarray(x) / k - X_T0) / PX_PER_S
 
 
+def ink_time(x, k: float = 1.0):
+    """The time whose ink page column ``x`` shows: a trace's ink lies ``INK_DX`` left of its time's x."""
+    return x_to_time(np.asarray(x) - INK_DX * k, k)
+
+
 def mv_to_y(mv, row: int, k: float = 1.0, layout: str | Layout | None = None):
     return (as_layout(layout).baselines[row] - PX_PER_MV * np.asarray(mv)) * k
 

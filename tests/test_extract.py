@@ -24,7 +24,7 @@ def _render(k: float = 1.0, sigma: float = 1.2):
     probs = np.zeros((G.N_ROWS, h, w), np.float32)
     yy = np.arange(h, dtype=np.float64)[:, None]
     x = np.arange(w, dtype=np.float64)
-    t = G.x_to_time(x, k)
+    t = G.ink_time(x, k)                                   # the time whose ink each column shows
     for slot in G.lead_slots():
         t0, t1 = (0.0, 10.0) if slot.is_rhythm else (2.5 * slot.col, 2.5 * slot.col + 2.5)
         cols = (t >= t0) & (t < t1)
@@ -97,7 +97,7 @@ def test_slot_columns_are_read_at_the_sample_times_without_ringing_at_the_window
     slot = G.short_slot("V1")
     w, _ = G.page_size(kx)
     x = np.arange(w, dtype=np.float64)
-    t = G.x_to_time(x, kx)
+    t = G.ink_time(x, kx)
     a, b = G.slot_sample_window(slot, fs)
     got = slot_values(2.0 * t, slot, fs, b - a, kx)                # 2 mV/s: 5 mV from the window's start to end
     ts = np.arange(a, b) / fs
@@ -125,7 +125,7 @@ def test_a_vertical_stroke_at_a_slot_start_is_not_read_when_paths_restart_per_sl
     restarted = extract_leads(probs, lengths, FS, 1.0, cfg)                    # slot_paths: the default
     reference = extract_leads(clean, lengths, FS, 1.0, cfg)
     assert joined["II"][0] - reference["II"][0] > 0.3                          # read on the pulse
-    assert np.abs(restarted["II"] - reference["II"]).max() < 0.02              # the stroke's own pixels, read soft
+    assert np.abs(restarted["II"] - reference["II"]).max() < 0.03              # the stroke's own pixels, read soft
 
 
 def test_einthoven_projection_and_short_ii_blend(page):

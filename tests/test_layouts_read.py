@@ -41,7 +41,7 @@ def _probs(layout, k=K, sigma=1.0):
     w, h = G.page_size(k)
     probs = np.zeros((lay.n_rows, h, w), np.float32)
     yy = np.arange(h, dtype=np.float64)[:, None]
-    t = G.x_to_time(np.arange(w, dtype=np.float64), kx)
+    t = G.ink_time(np.arange(w, dtype=np.float64), kx)
     for slot in lay.slots():
         cols = (t >= slot.t0) & (t < slot.t1)
         y = G.mv_to_y(_signal(slot.lead)(t[cols]), slot.row, ky, lay)

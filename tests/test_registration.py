@@ -61,7 +61,7 @@ def test_a_lead_shown_late_and_low_is_read_back_at_its_own_time_and_level():
     w, _ = G.page_size(K)
     x = np.arange(w, dtype=np.float64)
     f = lambda t: np.sin(2 * np.pi * 3.0 * t)                          # noqa: E731
-    shown = f(G.x_to_time(x - 3.0, K[0])) - 0.1                        # the value at column x is that of x - 3 px
+    shown = f(G.ink_time(x - 3.0, K[0])) - 0.1                         # the value at column x is that of x - 3 px
     a, b = G.slot_sample_window(slot, FS)
     truth = f(np.arange(a, b) / FS)
     offset = (np.full(w, 3.0), np.full(w, 0.1))
@@ -81,7 +81,7 @@ def test_registration_reads_the_pages_leads_nearer_their_truth():
     x = np.arange(w, dtype=np.float64)
     f = lambda t, i: 0.5 * np.sin(2 * np.pi * (1.3 + 0.2 * i) * t + i)  # noqa: E731
     for slot in G.lead_slots():
-        t = G.x_to_time(x - 2.0, K[0])
+        t = G.ink_time(x - 2.0, K[0])
         cols = (t >= slot.t0) & (t < slot.t1)
         y = G.mv_to_y(f(t[cols], G.LEADS.index(slot.lead)), slot.row, K[1])
         probs[slot.row][:, cols] = np.exp(-(yy - y[None]) ** 2 / 2.0)
