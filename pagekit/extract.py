@@ -171,14 +171,14 @@ def slot_values(y_mv: np.ndarray, slot: G.LeadSlot, fs: int, n: int, kx: float, 
         return np.zeros(0)
     a, _ = G.slot_sample_window(slot, fs, layout)
     t_samples = (a + np.arange(n)) / fs
-    x0, x1 = G.time_to_x(t_samples[0], kx), G.time_to_x((a + n) / fs, kx)
+    x0, x1 = G.time_to_x(t_samples[0], kx), G.time_to_x((a + n) / fs, kx) + G.INK_DX * kx
     cols = np.arange(int(np.ceil(x0)), int(np.ceil(x1)))                 # pixel centres inside the window
     cols = cols[(cols >= 0) & (cols < len(y_mv))]
     if len(cols) < 2:
         return np.zeros(n)
-    # each column shows the ink of a slightly later time (data.geometry.INK_DX); the window's columns stay those
-    # right of the slot's boundary stroke (a pulse's edge or a separator, drawn at x0), which the first ink
-    # column would share: starting there put the pulse's top into lead II's and III's first samples
+    # each column shows the ink of a slightly later time (data.geometry.INK_DX); the window starts right of the
+    # slot's boundary stroke (a pulse's edge or a separator, drawn at x0), which the first ink column would share
+    # (starting there put the pulse's top into lead II's first samples), and ends where the slot's ink ends
     t_cols = G.ink_time(cols, kx)
     t_read, low = t_samples, 0.0
     if offset is not None:
@@ -249,8 +249,8 @@ def _row_in_band(prob: np.ndarray, row: int, kx: float, ky: float, cfg: ExtractC
 
 def slot_columns(slot: G.LeadSlot, width: int, kx: float) -> slice:
     """The pixel columns of a printed slot's time window on a page ``width`` px wide."""
-    a = int(np.ceil(G.time_to_x(slot.t0, kx)))
-    b = int(np.ceil(G.time_to_x(slot.t1, kx)))
+    a = int(np.ceil(G.time_to_x(slot.t0, kx)))                           # right of the boundary stroke
+    b = int(np.ceil(G.time_to_x(slot.t1, kx) + G.INK_DX * kx))           # where the slot's ink ends
     return slice(max(0, a), min(width, b))
 
 

@@ -102,7 +102,7 @@ def test_slot_columns_are_read_at_the_sample_times_without_ringing_at_the_window
     got = slot_values(2.0 * t, slot, fs, b - a, kx)                # 2 mV/s: 5 mV from the window's start to end
     ts = np.arange(a, b) / fs
     assert len(got) == b - a
-    cols = t[(x >= G.time_to_x(a / fs, kx)) & (x < G.time_to_x(b / fs, kx))]
+    cols = t[(x >= G.time_to_x(a / fs, kx)) & (x < G.time_to_x(b / fs, kx) + G.INK_DX * kx)]
     inside = (ts >= cols[0]) & (ts <= cols[-1])                     # past the outermost columns: held flat
     assert inside.mean() > 0.99
     np.testing.assert_allclose(got[inside], 2.0 * ts[inside], atol=1e-9)
