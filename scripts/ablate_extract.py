@@ -57,7 +57,7 @@ SETTINGS = {
     "shipped + exclusive 0.5 + robust 0.2 + path per slot": dict(SHIPPED, exclusive=0.5, einthoven_robust=0.2,
                                                                  slot_paths=True),
 }
-NOW = dict(SHIPPED, exclusive=0.5, einthoven_robust=0.2, slot_paths=True)             # ExtractConfig's defaults
+NOW = SETTINGS["shipped + exclusive 0.5 + robust 0.2 + path per slot"]              # the defaults now
 for jump, slope in ((0.025, 0.025), (0.01, 0.01), (0.05, 0.01), (0.01, 0.05), (0.005, 0.005)):
     SETTINGS[f"now, jump {jump} slope {slope}"] = dict(NOW, jump_cost=jump, slope_cost=slope)
 SETTINGS["now, argmax"] = dict(NOW, method="argmax")
