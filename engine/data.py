@@ -39,7 +39,8 @@ def ensure_data(cfg, extra: bool = True) -> Path:
 
             generate(d, n_records=int(g.n_records), seed=dir_seed(int(g.seed), i), types=list(g.types),
                      n_test=int(g.n_test), workers=g.get("workers"), source=str(g.get("source") or "simulate"),
-                     hold_tail=float(g.get("hold_tail") or 0.0), layouts=list(g.get("layouts") or []))
+                     hold_tail=float(g.get("hold_tail") or 0.0), layouts=list(g.get("layouts") or []),
+                     beat_at_column=float(g.get("beat_at_column") or 0.0))
     dist.barrier()
     return root
 

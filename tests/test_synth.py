@@ -206,6 +206,42 @@ def test_hold_tail_flattens_the_record_end_and_leaves_the_rest_of_the_seed_as_it
             pd.testing.assert_series_equal(fp[lead], fh[lead])
 
 
+def _qrs_times(full: dict, fs: int) -> np.ndarray:
+    """Times (s) of the steepest moments summed over the 12 leads: one per QRS."""
+    import scipy.signal
+
+    slope = sum(np.abs(np.diff(np.asarray(full[lead], float))) for lead in G.LEADS)
+    peaks, _ = scipy.signal.find_peaks(slope, height=0.4 * slope.max(), distance=int(0.25 * fs))
+    return peaks / fs
+
+
+@pytest.mark.parametrize("at", [0.1, 2.55, 5.0, 7.68])
+def test_a_simulated_rhythm_can_be_moved_to_put_a_qrs_where_asked(at):
+    """beat_at puts a QRS there (within its own width) and the record stays covered by beats end to end."""
+    for seed in range(3):
+        plain = _qrs_times(signals.simulate(500, np.random.default_rng(seed)), 500)
+        qrs = _qrs_times(signals.simulate(500, np.random.default_rng(seed), beat_at=at), 500)
+        assert np.min(np.abs(qrs - at)) < 0.03, (seed, qrs)
+        assert qrs.min() < 2.0 and qrs.max() > G.DURATION_S - 2.0 and np.diff(qrs).max() < 2.0
+        assert len(qrs) >= len(plain) - 1
+
+
+def test_beat_at_column_prints_a_qrs_after_a_column_start_and_leaves_the_rest_of_the_seed(tmp_path):
+    """beat_at_column=1: every simulated record has a QRS 0-0.2 s after one of its page's column starts (under
+    the lead name); the ids, rates and the pages' other draws are those of the seed without it."""
+    kw = dict(n_records=3, seed=5, types=["0001"], n_test=0, workers=1, progress=False)
+    plain = Competition(generate(tmp_path / "plain", **kw))
+    moved = Competition(generate(tmp_path / "moved", beat_at_column=1.0, **kw))
+    starts = np.array([0.0, 2.5, 5.0, 7.5])
+    for rp, rm in zip(plain.records(), moved.records()):
+        assert (rp.id, rp.fs) == (rm.id, rm.fs)
+        fm = moved.load_signals(rm.id)
+        assert not np.allclose(plain.load_signals(rp.id)["II"], fm["II"])
+        qrs = _qrs_times({lead: fm["II"].to_numpy() for lead in G.LEADS}, rm.fs)   # the 10 s strip
+        after = qrs[:, None] - starts[None, :]
+        assert ((after > -0.03) & (after < 0.23)).any(), qrs
+
+
 def test_simulated_records_cross_into_the_next_row_and_carry_noise_and_ectopy():
     """Overlaps must be common in training: the share of simulated records with a wave beyond half the gap between
     rows (1.8 mV from the median), and records with mains hum or muscle noise above 20 Hz."""

@@ -1,12 +1,15 @@
 """Write a synthetic competition: the competition's layout plus a label file beside every image.
 
     python -m data.synth out=DIR n_records=N seed=S [types=0001,0003,...] [n_test=K] [source=simulate]
-                         [hold_tail=0.2] [layouts=3x4+II:2,6x2+II,12x1] [workers=2]
+                         [hold_tail=0.2] [beat_at_column=0.5] [layouts=3x4+II:2,6x2+II,12x1] [workers=2]
 
 source: ``simulate`` (default), ``csv:DIR`` (re-render the signals of a competition-layout DIR, e.g. the real train
 set), ``wfdb:DIR`` (every record under DIR with the 12 standard leads, e.g. PTB-XL), or ``mix:DIR[:FRACTION]``
 (a random real WFDB window under DIR, its gain drawn from 0.8-1.6, with probability FRACTION (0.5), else simulated;
 e.g. ``mix:../shared/real_signals:0.5``).
+beat_at_column: the probability that a simulated record's rhythm is moved so that a QRS peaks 0-0.2 s after the start
+of one of its page's columns, under the lead name and across the separator (``signals.align_beats``; 0 = off, the
+default, which leaves the records of a seed as they were; real WFDB windows are printed as recorded).
 hold_tail: the probability that a record's last 0.05-0.15 s are held at one value (``signals.hold_tail``; 0 = off,
 the default, which leaves the records of a seed as they were).
 layouts: the page layouts of the train records (``data.layout`` names, each with an optional weight after ``:``), one
@@ -51,6 +54,7 @@ class Job:
     source: str
     hold_tail: float = 0.0
     layouts: tuple[tuple[str, float], ...] = ()      # (name, weight); empty: the competition's page
+    beat_at_column: float = 0.0
 
 
 def parse_layouts(specs) -> tuple[tuple[str, float], ...]:
@@ -93,9 +97,10 @@ def _signal_frame(job: Job, rng: np.random.Generator, layout: str = DEFAULT_LAYO
     lead over the whole record for another layout (a ``csv:`` source has only what its CSVs hold)."""
     kind, _, arg = job.source.partition(":")
     frame = signals.to_competition_frame if layout == DEFAULT_LAYOUT else signals.to_full_frame
+    beat_at = _beat_at(job, layout)
     if kind == "simulate":
         fs = signals.draw_fs(rng)
-        return frame(signals.simulate(fs, rng), fs), fs
+        return frame(signals.simulate(fs, rng, beat_at=beat_at), fs), fs
     if kind == "csv":
         from data.competition import Competition
         comp = Competition(arg)
@@ -115,9 +120,19 @@ def _signal_frame(job: Job, rng: np.random.Generator, layout: str = DEFAULT_LAYO
             gain = rng.uniform(0.8, 1.6)
             full = {lead: gain * v for lead, v in full.items()}
         else:
-            full = signals.simulate(fs, rng)
+            full = signals.simulate(fs, rng, beat_at=beat_at)
         return frame(full, fs), fs
     raise ValueError(f"source must be simulate, csv:DIR, wfdb:DIR or mix:DIR[:FRACTION], got {job.source!r}")
+
+
+def _beat_at(job: Job, layout: str) -> float | None:
+    """Where a simulated record's QRS is put (s), or None: from the record's own stream, so that a seed's signals
+    and pages stay as they were when ``beat_at_column`` is 0."""
+    align_rng = np.random.default_rng([job.seed, 3])
+    if not align_rng.random() < job.beat_at_column:
+        return None
+    starts = sorted({slot.t0 for slot in get_layout(layout).slots()})
+    return float(align_rng.choice(starts) + align_rng.uniform(0.0, 0.2))
 
 
 def _wfdb_records(folder: str) -> list[Path]:
@@ -160,7 +175,7 @@ def make_record(job: Job) -> dict:
 
 def generate(out: str | Path, n_records: int = 8, seed: int = 0, types=recipes.TYPES, n_test: int | None = None,
              source: str = "simulate", hold_tail: float = 0.0, workers: int | None = None,
-             progress: bool = True, layouts=()) -> Path:
+             progress: bool = True, layouts=(), beat_at_column: float = 0.0) -> Path:
     out = Path(out)
     for sub in ("train", "test", "test_labels"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -176,7 +191,7 @@ def generate(out: str | Path, n_records: int = 8, seed: int = 0, types=recipes.T
     children = ss.spawn(n_records + n_test)
     ids = np.random.default_rng(ss.generate_state(1)).choice(10**9, n_records + n_test, replace=False) + 10**8
     jobs = [Job(i, str(int(ids[i])), int(children[i].generate_state(1)[0]), types, out,
-                "train" if i < n_records else "test", source, hold_tail, layouts) for i in range(n_records + n_test)]
+                "train" if i < n_records else "test", source, hold_tail, layouts, beat_at_column) for i in range(n_records + n_test)]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if workers > 1:
         with get_context("spawn").Pool(workers) as pool:
@@ -204,6 +219,7 @@ class Options:
     n_test: int | None = None            # default: n_records // 4
     source: str = "simulate"
     hold_tail: float = 0.0               # probability of a held (flat) record end
+    beat_at_column: float = 0.0          # probability of a simulated QRS right after a column's start
     layouts: list[str] = field(default_factory=list)   # e.g. 3x4+II:2,6x2+II,12x1 (empty: the competition's page)
     workers: int | None = None           # default: all cores
 
@@ -215,5 +231,6 @@ def main(argv=None) -> None:
     if unknown:
         raise cli.UsageError(f"unknown image types {unknown}; known: {', '.join(recipes.TYPES)}")
     path = generate(opts.out, n_records=opts.n_records, seed=opts.seed, types=types, n_test=opts.n_test,
-                    source=opts.source, hold_tail=opts.hold_tail, workers=opts.workers, layouts=opts.layouts)
+                    source=opts.source, hold_tail=opts.hold_tail, workers=opts.workers, layouts=opts.layouts,
+                    beat_at_column=opts.beat_at_column)
     print(f"wrote {path}: {opts.n_records} train records, test split, solution.parquet")
