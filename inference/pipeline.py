@@ -366,7 +366,8 @@ class Digitizer(BaseDigitizer):
         ``whole_image``.  Where the rows fit no template either (real paper is mostly cropped to its grid: no page
         outline, and the whole image taken as the page puts its rows anywhere), the page is placed from its own 5 mm
         grid and read with its rows where they are (``pagekit.page_fit``), flagged ``grid_page``.  Two or more
-        strips that all repeat no lead reject the layout: such rows are not where it puts them."""
+        strips that all repeat no lead reject the layout: such rows are not where it puts them; so do the six
+        limb leads of rows read as 6x2 that break Einthoven and Goldberger: such rows print other leads."""
         tries = [self._rows_read(page, flags)]
         if tries[-1].structure is None and not flags.get("no_page"):
             whole = cv2.resize(image, G.page_size(self.k), interpolation=cv2.INTER_AREA)
@@ -400,6 +401,13 @@ class Digitizer(BaseDigitizer):
             name = f"{structure.name.partition('+')[0]}+{','.join(lead or '?' for lead, _ in named)}"
             layout = Layout(name, structure.rows, tuple(strips), tuple(structure.baselines[r] for r in keep))
         rows = ([rows_mv[r] for r in keep], [p_rows[r] for r in keep])
+        if structure.name.startswith("6x2"):      # six limb leads over one 5 s: a 3x4 page has six even rows too
+            agree = layout_match.limb_agreement_db(rows[0], layout, self.k[0])
+            if agree is None or agree < page_fit.LIMB_DB:
+                return Reading({}, page, {}, flags, None, failure=(
+                    f"the rows fit {layout.name}, but the limb leads read on them do not obey Einthoven and "
+                    f"Goldberger ({agree:.1f} dB, below {page_fit.LIMB_DB:.0f}): they print other leads than that "
+                    f"layout puts there (force a layout with layout=NAME)"))
         leads, confidence = self.extract(probs[keep], fs, lengths, layout, rows, page, flags)
         if found.image_cols is not None:
             _outside_image(leads, layout, fs, found.image_cols, self.k[0])

@@ -11,6 +11,9 @@
    every other lead, over every window where the rows say what that lead is (its own slot; a limb lead also where
    two others of its column give it by Einthoven and Goldberger).  A strip that repeats no lead clearly is not
    named.
+4. Check: rows read as 6x2 (six limb leads over the same 5 s) must obey Einthoven and Goldberger
+   (``limb_agreement_db``, to ``page_fit.LIMB_DB``), else they print other leads: a 3x4 page with three strips has
+   six even rows too.
 Hand-written: a few lines of peak finding and matching over numbers no library models.
 """
 from __future__ import annotations

@@ -238,6 +238,18 @@ def test_auto_tries_the_whole_image_then_the_grid_and_fails_a_page_of_no_layout_
         "5 trace rows found (y = 400, 700, 1000, 1300, 1500 px") and "no 5 mm grid seen" in misplaced_too.failure
 
 
+@pytest.mark.parametrize("layout", ["6x2", "6x2+II"])
+def test_rows_read_as_6x2_whose_limb_leads_break_einthoven_and_goldberger_are_not_read(layout, monkeypatch):
+    """Rows where a layout puts them that print other leads (real page ecg00002: a 3x4 page with strips V1, II, V5,
+    whose six even rows fit 6x2's) are failed, never written under the layout's lead names."""
+    monkeypatch.setitem(globals(), "_signal", lambda lead: _wave(G.LEADS.index(lead)))   # no limb relation
+    dig, _ = _auto_digitizer(layout, monkeypatch)
+    page = np.full((850, 2200, 3), 255, np.uint8)
+    reading = dig.read_auto(page, page, {"no_page": False}, FS, None)
+    assert reading.status == "failed" and reading.leads == {} and reading.layout is None
+    assert reading.failure.startswith(f"the rows fit {layout}, but the limb leads read on them do not obey Einthoven and Goldberger (")
+
+
 SHIPPED = Path(__file__).resolve().parents[1] / "weights"
 
 
