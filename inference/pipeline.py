@@ -80,6 +80,15 @@ class Reading:
     # outline was read on the wrong rows or wrong outright, and both readings wrong with a page found had an
     # unusable lattice.  Half a lead filled across gaps means there was little trace to follow.
     MAX_GAP_SHARE = 0.5
+    # Rows read where the page prints no trace: stage 2 lights some grid, shade or text there, weakly.  Readings with
+    # every lead on its own row have a median trace probability of 0.82-0.97 on ../shared/real_pages and about 0.9 on
+    # ECG-Image-Kit's renders; two readings with their rows between the printed ones or on empty paper 0.26-0.37.
+    MIN_TRACE_PROB = 0.5
+
+    def faint(self) -> float | None:
+        """The median trace probability over the leads read, when it is below ``MIN_TRACE_PROB`` (else None)."""
+        p = [c["trace_prob"] for c in self.confidence.values() if "trace_prob" in c]
+        return float(np.median(p)) if p and np.median(p) < self.MIN_TRACE_PROB else None
 
     def gappy(self) -> list[str]:
         """The leads more than ``MAX_GAP_SHARE`` filled across gaps."""
@@ -415,14 +424,20 @@ class Digitizer(BaseDigitizer):
 
     def finish(self, reading: Reading, fs: int) -> Reading:
         """A reading's verdict: none where over half of its leads were mostly filled across gaps (the leads written
-        would be PCHIP's, not the page's: a synthetic page read with its rows off them came out so at -10 to 0 dB),
-        else each lead's expectation (:meth:`expect`)."""
-        gappy = reading.gappy()
-        if reading.failure or len(gappy) * 2 <= len(reading.confidence):
+        would be PCHIP's, not the page's: a synthetic page read with its rows off them came out so at -10 to 0 dB) or
+        where, with ``layout=auto``, its leads' median trace probability is below ``Reading.MIN_TRACE_PROB`` (rows
+        read where the page prints none), else each lead's expectation (:meth:`expect`)."""
+        # faint rows only where the layout is read from the page: on the competition's page a weak reading scores
+        # above the zeros a failed one gets
+        gappy, faint = reading.gappy(), reading.faint() if self.layout == "auto" else None
+        if reading.failure or (len(gappy) * 2 <= len(reading.confidence) and faint is None):
             return self.expect(reading, fs)
+        why = (f"{len(gappy)} of {len(reading.confidence)} leads of {reading.layout.name} more than half filled across "
+               f"gaps" if len(gappy) * 2 > len(reading.confidence) else
+               f"the leads of {reading.layout.name} were read at a median trace probability of {faint:.2f} (below "
+               f"{reading.MIN_TRACE_PROB})")
         return Reading({}, reading.page, {}, reading.flags, None, failure=(
-            f"little trace found: {len(gappy)} of {len(reading.confidence)} leads of {reading.layout.name} more than "
-            f"half filled across gaps (a page too faint for stage 2, or rows where no trace is)"))
+            f"little trace found: {why} (a page too faint for stage 2, or rows where no trace is)"))
 
     def expect(self, reading: Reading, fs: int) -> Reading:
         """Each lead's ``expected_snr_db`` added to its confidence, and the leads expected below the calibration's

@@ -90,9 +90,31 @@ def test_a_reading_mostly_filled_across_gaps_is_not_written():
         conf = {lead: {"trace_prob": 0.9, "gap_share": 0.8 if i < n_gappy else 0.1} for i, lead in enumerate(G.LEADS)}
         return Reading(dict(leads), None, conf, {})
 
-    judge = SimpleNamespace(calibration=None, expect=lambda r, fs: r)
+    judge = SimpleNamespace(calibration=None, expect=lambda r, fs: r, layout="auto")
     half = Digitizer.finish(judge, reading(6), FS)
     assert half.status == "check" and half.leads.keys() == leads.keys()         # 6 of 12: read, with a doubt
     most = Digitizer.finish(judge, reading(7), FS)
     assert most.status == "failed" and not most.leads
     assert most.failure.startswith("little trace found: 7 of 12 leads of 3x4+II")
+
+
+def test_a_reading_of_faint_rows_is_not_written():
+    """Rows read where the page prints no trace (real page ecg00039 read between its printed rows: median trace
+    probability 0.37) are failed; a median at the threshold is read."""
+    from inference.pipeline import Digitizer, Reading
+
+    leads = {lead: np.zeros(FS) for lead in G.LEADS}
+
+    def reading(probs) -> Reading:
+        conf = {lead: {"trace_prob": p, "gap_share": 0.0} for lead, p in zip(G.LEADS, probs)}
+        return Reading(dict(leads), None, conf, {})
+
+    judge = SimpleNamespace(calibration=None, expect=lambda r, fs: r, layout="auto")
+    assert Digitizer.finish(SimpleNamespace(calibration=None, expect=lambda r, fs: r, layout="3x4+II"),
+                            reading([0.3] * 12), FS).status == "ok"          # the competition's page: always written
+    faint = Digitizer.finish(judge, reading([0.9] * 5 + [0.3] * 7), FS)
+    assert faint.status == "failed" and not faint.leads
+    assert faint.failure == ("little trace found: the leads of 3x4+II were read at a median trace probability of "
+                             "0.30 (below 0.5) (a page too faint for stage 2, or rows where no trace is)")
+    kept = Digitizer.finish(judge, reading([0.9] * 6 + [0.1] * 6), FS)          # median 0.5: read
+    assert kept.status == "ok" and kept.leads.keys() == leads.keys()
