@@ -88,7 +88,8 @@ class Reading:
     def faint(self) -> float | None:
         """The median trace probability over the leads read, when it is below ``MIN_TRACE_PROB`` (else None)."""
         p = [c["trace_prob"] for c in self.confidence.values() if "trace_prob" in c]
-        return float(np.median(p)) if p and np.median(p) < self.MIN_TRACE_PROB else None
+        median = float(np.median(p)) if p else None
+        return median if median is not None and median < self.MIN_TRACE_PROB else None
 
     def gappy(self) -> list[str]:
         """The leads more than ``MAX_GAP_SHARE`` filled across gaps."""
@@ -412,7 +413,7 @@ class Digitizer(BaseDigitizer):
         rows = ([rows_mv[r] for r in keep], [p_rows[r] for r in keep])
         if structure.name.startswith("6x2"):      # six limb leads over one 5 s: a 3x4 page has six even rows too
             agree = layout_match.limb_agreement_db(rows[0], layout, self.k[0])
-            if agree is None or agree < page_fit.LIMB_DB:
+            if agree is not None and agree < page_fit.LIMB_DB:
                 return Reading({}, page, {}, flags, None, failure=(
                     f"the rows fit {layout.name}, but the limb leads read on them do not obey Einthoven and "
                     f"Goldberger ({agree:.1f} dB, below {page_fit.LIMB_DB:.0f}): they print other leads than that "
