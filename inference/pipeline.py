@@ -431,10 +431,11 @@ class Digitizer(BaseDigitizer):
         # faint rows only where the layout is read from the page: on the competition's page a weak reading scores
         # above the zeros a failed one gets
         gappy, faint = reading.gappy(), reading.faint() if self.layout == "auto" else None
-        if reading.failure or (len(gappy) * 2 <= len(reading.confidence) and faint is None):
+        too_gappy = len(gappy) * 2 > len(reading.confidence)
+        if reading.failure or not (too_gappy or faint is not None):
             return self.expect(reading, fs)
         why = (f"{len(gappy)} of {len(reading.confidence)} leads of {reading.layout.name} more than half filled across "
-               f"gaps" if len(gappy) * 2 > len(reading.confidence) else
+               f"gaps" if too_gappy else
                f"the leads of {reading.layout.name} were read at a median trace probability of {faint:.2f} (below "
                f"{reading.MIN_TRACE_PROB})")
         return Reading({}, reading.page, {}, reading.flags, None, failure=(

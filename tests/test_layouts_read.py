@@ -247,7 +247,8 @@ def test_rows_read_as_6x2_whose_limb_leads_break_einthoven_and_goldberger_are_no
     page = np.full((850, 2200, 3), 255, np.uint8)
     reading = dig.read_auto(page, page, {"no_page": False}, FS, None)
     assert reading.status == "failed" and reading.leads == {} and reading.layout is None
-    assert reading.failure.startswith(f"the rows fit {layout}, but the limb leads read on them do not obey Einthoven and Goldberger (")
+    assert reading.failure.startswith(f"the rows fit {layout}, but the limb leads read on them do not obey "
+                                      "Einthoven and Goldberger (")
 
 
 SHIPPED = Path(__file__).resolve().parents[1] / "weights"

@@ -191,7 +191,8 @@ def generate(out: str | Path, n_records: int = 8, seed: int = 0, types=recipes.T
     children = ss.spawn(n_records + n_test)
     ids = np.random.default_rng(ss.generate_state(1)).choice(10**9, n_records + n_test, replace=False) + 10**8
     jobs = [Job(i, str(int(ids[i])), int(children[i].generate_state(1)[0]), types, out,
-                "train" if i < n_records else "test", source, hold_tail, layouts, beat_at_column) for i in range(n_records + n_test)]
+                "train" if i < n_records else "test", source, hold_tail, layouts, beat_at_column)
+            for i in range(n_records + n_test)]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if workers > 1:
         with get_context("spawn").Pool(workers) as pool:
